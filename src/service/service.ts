@@ -266,6 +266,16 @@ export class Service {
     };
   }
 
+  /**
+   * The bound `host:port` of a listening component (those that expose an `address` getter), by its label,
+   * e.g. "exporter prometheus (metrics)". Useful when a config asks for port 0.
+   */
+  componentAddress(label: string): string | undefined {
+    const node = this.#startOrder().find((n) => n.label === label);
+    const addr = (node?.component as { address?: unknown } | undefined)?.address;
+    return typeof addr === 'string' ? addr : undefined;
+  }
+
   get telemetryAddress(): string | undefined {
     return this.#server?.address;
   }

@@ -9,6 +9,7 @@ const schema = s.object({
   spans: s.int({ min: 0 }).describe('Spans emitted once at start.'),
   metric_batches: s.int({ min: 0 }).describe('Metric batches (4 points each) emitted once at start.'),
   logs: s.int({ min: 0 }).describe('Log records emitted once at start.'),
+  shutdown_delay: s.duration().describe('Makes shutdown take this long (to test drain deadlines and second signals).'),
 });
 type Cfg = Infer<typeof schema>;
 
@@ -34,6 +35,7 @@ export class TestReceiver implements Component {
   }
   async shutdown(): Promise<void> {
     this.stopped++;
+    if (this.stopped === 1 && this.cfg.shutdown_delay > 0) await new Promise((r) => setTimeout(r, this.cfg.shutdown_delay));
   }
 }
 
@@ -53,7 +55,7 @@ export const testReceiverFactory: ReceiverFactory<Cfg> = {
   description: 'Test-only synthetic data generator.',
   stability: { traces: 'development', metrics: 'development', logs: 'development' },
   configSchema: schema,
-  createDefaultConfig: () => ({ spans: 0, metric_batches: 0, logs: 0 }),
+  createDefaultConfig: () => ({ spans: 0, metric_batches: 0, logs: 0, shutdown_delay: 0 }),
   createTraces(set, cfg, next) {
     const r = instance(set.id.toString(), cfg);
     r.traces = next;
