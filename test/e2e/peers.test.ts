@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -34,7 +34,7 @@ function assertLoopbackOnly(peer: PeerBase): void {
   const socks = listeningSockets(peer.pid);
   assert.ok(socks.length > 0, 'the peer listens on something');
   for (const s of socks) {
-    assert.ok(s.address.startsWith('127.') || s.address === '::1', `${s.proto} ${s.address}:${s.port} (pid ${s.pid}) is not loopback`);
+    assert.ok(/^(::ffff:)?127\./.test(s.address) || s.address === '::1', `${s.proto} ${s.address}:${s.port} (pid ${s.pid}) is not loopback`);
   }
 }
 
@@ -149,7 +149,7 @@ void test('rabbitmq: AMQP 0-9-1 login (guest/guest), dist port and epmd on loopb
     assertLoopbackOnly(rmq);
     assert.ok(listeningSockets(rmq.pid).some((s) => s.port === rmq.distPort), 'Erlang dist port bound (on loopback)');
     await amqpLogin(rmq.port, rmq.user, rmq.password);
-    await assert.rejects(amqpLogin(rmq.port, 'guest', 'wrong'), /closed/);
+    await assert.rejects(amqpLogin(rmq.port, 'guest', 'wrong'), /403 ACCESS_REFUSED/);
   } finally {
     await assertStopsCleanly(rmq, [rmq.port, rmq.distPort, rmq.epmdPort]);
   }
@@ -357,7 +357,8 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
 void test('clickhouse: @clickhouse/client ping, otel_traces DDL, JSONEachRow insert/select, query_params, settings, gzip, errors, restart', { timeout: 120_000 }, async (t) => {
   const ch = await timed(t, 'clickhouse (chdb shim)', () => startClickhouse());
   t.diagnostic(`chdb engine ${ch.version}`);
-  const client = createClient({ url: ch.url, compression: { request: true, response: true } });
+  // log OFF: the client would log the errors this test provokes on purpose.
+  const client = createClient({ url: ch.url, compression: { request: true, response: true }, log: { level: ClickHouseLogLevel.OFF } });
   try {
     assertLoopbackOnly(ch);
     assert.equal((await client.ping()).success, true);
@@ -379,14 +380,15 @@ void test('clickhouse: @clickhouse/client ping, otel_traces DDL, JSONEachRow ins
       query_params: { key: 'http.response.status_code', svc: 'peers-smoke' },
       format: 'JSONEachRow',
     });
-    assert.deepEqual(await rs.json(), [{ SpanName: 'GET /users', status: '200', Duration: '1500000', events: ['retry'], ts: '2026-11-24 12:00:00.123456789' }]);
-    const unquoted = await client.query({
+    // ClickHouse 26.x no longer quotes 64-bit integers in JSON by default (older servers did).
+    assert.deepEqual(await rs.json(), [{ SpanName: 'GET /users', status: '200', Duration: 1500000, events: ['retry'], ts: '2026-11-24 12:00:00.123456789' }]);
+    const quoted = await client.query({
       query: 'SELECT Duration FROM otel_traces', format: 'JSONEachRow',
-      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
-    assert.deepEqual(await unquoted.json(), [{ Duration: 1500000 }], 'clickhouse_settings reach the engine');
-    const requoted = await client.query({ query: 'SELECT Duration FROM otel_traces', format: 'JSONEachRow' });
-    assert.deepEqual(await requoted.json(), [{ Duration: '1500000' }], 'settings do not leak into the next request');
+    assert.deepEqual(await quoted.json(), [{ Duration: '1500000' }], 'clickhouse_settings reach the engine');
+    const unquoted = await client.query({ query: 'SELECT Duration FROM otel_traces', format: 'JSONEachRow' });
+    assert.deepEqual(await unquoted.json(), [{ Duration: 1500000 }], 'settings do not leak into the next request');
 
     await assert.rejects(client.query({ query: 'SELEC 1' }), (e: Error & { code?: string; type?: string }) => {
       assert.equal(e.code, '62');
@@ -407,7 +409,7 @@ void test('clickhouse: @clickhouse/client ping, otel_traces DDL, JSONEachRow ins
     t.diagnostic(`clickhouse restart ready in ${Math.round(performance.now() - t0)} ms`);
     assert.equal(ch.port, port);
     const after = await client.query({ query: 'SELECT count() AS n FROM otel_traces', format: 'JSONEachRow' });
-    assert.deepEqual(await after.json(), [{ n: '1' }], 'data survived the restart');
+    assert.deepEqual(await after.json(), [{ n: 1 }], 'data survived the restart');
   } finally {
     await client.close();
     await assertStopsCleanly(ch, [ch.port]);

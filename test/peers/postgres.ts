@@ -145,6 +145,6 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
 
 /** Run psql against the peer (for tests that want the real CLI client). */
 export async function psql(pg: PostgresPeer, sql: string): Promise<string> {
-  const { stdout } = await execFile(pg.psql, ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...process.env, ...pg.env } });
+  const { stdout } = await execFile(pg.psql, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: { ...process.env, ...pg.env } });
   return stdout;
 }

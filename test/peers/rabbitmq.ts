@@ -43,6 +43,13 @@ function methodFrame(classId: number, methodId: number, args: Buffer[]): Buffer 
   return Buffer.concat([Buffer.from([1]), u16(0), u32(payload.length), payload, Buffer.from([0xce])]);
 }
 
+/** client-properties = { capabilities: { authentication_failure_close: true } }: a failed login gets Close 403, not a bare TCP reset. */
+const CLIENT_PROPERTIES = ((): Buffer => {
+  const inner = Buffer.concat([shortstr('authentication_failure_close'), Buffer.from('t'), Buffer.from([1])]);
+  const field = Buffer.concat([shortstr('capabilities'), Buffer.from('F'), u32(inner.length), inner]);
+  return Buffer.concat([u32(field.length), field]);
+})();
+
 /**
  * A full AMQP 0-9-1 connection handshake with PLAIN auth: Start/Start-Ok, Tune/Tune-Ok, Open/Open-Ok,
  * then Close/Close-Ok. Resolves on success; rejects with the server's reply text (e.g. ACCESS_REFUSED).
@@ -66,9 +73,9 @@ export function amqpLogin(port: number, user = 'guest', password = 'guest', vhos
         if (type !== 1) continue; // heartbeats etc.
         const method = `${payload.readUInt16BE(0)}.${payload.readUInt16BE(2)}`;
         if (method === '10.10') { // Start -> Start-Ok
-          s.write(methodFrame(10, 11, [u32(0), shortstr('PLAIN'), longstr(`\0${user}\0${password}`), shortstr('en_US')]));
-        } else if (method === '10.30') { // Tune -> Tune-Ok, Open
-          s.write(methodFrame(10, 31, [u16(0), u32(131072), u16(0)]));
+          s.write(methodFrame(10, 11, [CLIENT_PROPERTIES, shortstr('PLAIN'), longstr(`\0${user}\0${password}`), shortstr('en_US')]));
+        } else if (method === '10.30') { // Tune -> Tune-Ok (accept the server's channel-max and frame-max, no heartbeats), Open
+          s.write(methodFrame(10, 31, [payload.subarray(4, 6), payload.subarray(6, 10), u16(0)]));
           s.write(methodFrame(10, 40, [shortstr(vhost), shortstr(''), Buffer.from([0])]));
         } else if (method === '10.41') { // Open-Ok -> Close
           s.write(methodFrame(10, 50, [u16(200), shortstr('bye'), u16(0), u16(0)]));
