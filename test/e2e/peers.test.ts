@@ -2,11 +2,14 @@
 // client, binds loopback only, and stops without leaving a process, a port or a temp dir behind.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { execFile as execFileCb } from 'node:child_process';
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import type { TestContext } from 'node:test';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
@@ -15,7 +18,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   LOOPBACK, amqpLogin, buildOtelcol, listeningSockets, mariadbCli, pidAlive, psql, startClickhouse, startDnsmasq,
   startMariadb, startMemcached, startNats, startNginx, startOtelcol, startPostgres, startPrometheus, startRabbitmq,
-  startRedis, startUnbound, startZookeeper, tcpExchange, tcpPortFree, zkFourLetter, NGINX_CHUNKED_BODY,
+  startRedis, startUnbound, startZookeeper, tcpExchange, tcpPortFree, zkFourLetter, pollUntil, NGINX_CHUNKED_BODY,
 } from '../peers/index.js';
 import type { PeerBase } from '../peers/index.js';
 
@@ -390,6 +393,22 @@ void test('clickhouse: @clickhouse/client ping, otel_traces DDL, JSONEachRow ins
     const unquoted = await client.query({ query: 'SELECT Duration FROM otel_traces', format: 'JSONEachRow' });
     assert.deepEqual(await unquoted.json(), [{ Duration: 1500000 }], 'settings do not leak into the next request');
 
+    const multipart = await client.query({
+      query: 'SELECT {x:UInt32} + 1 AS y, {s:String} AS s', query_params: { x: 41, s: "it's" }, format: 'JSONEachRow', use_multipart_params: true,
+    });
+    assert.deepEqual(await multipart.json(), [{ y: 42, s: "it's" }], 'multipart/form-data query + params');
+    const escaped = await client.query({
+      query: 'SELECT {s:String} AS s, {a:Array(String)} AS a, {n:Nullable(String)} AS n', format: 'JSONEachRow',
+      query_params: { s: 'tab\there \\ it\'s', a: ["it's", 'b\\c'], n: null },
+    });
+    assert.deepEqual(await escaped.json(), [{ s: 'tab\there \\ it\'s', a: ["it's", 'b\\c'], n: null }], 'param values arrive unescaped once');
+    await assert.rejects(client.query({ query: 'SELECT {s:String}' }), (e: Error & { code?: string }) => e.code === '456',
+      'a parameter from an earlier request does not leak into this one');
+    const gz = await fetch(`${ch.url}/?query=${encodeURIComponent('SELECT sum(number) FROM numbers(')}`, {
+      method: 'POST', headers: { 'Content-Encoding': 'gzip' }, body: gzipSync('10)'),
+    });
+    assert.equal(await gz.text(), '45\n', 'gzip request body, continuing the ?query= text');
+
     await assert.rejects(client.query({ query: 'SELEC 1' }), (e: Error & { code?: string; type?: string }) => {
       assert.equal(e.code, '62');
       assert.equal(e.type, 'SYNTAX_ERROR');
@@ -413,5 +432,27 @@ void test('clickhouse: @clickhouse/client ping, otel_traces DDL, JSONEachRow ins
   } finally {
     await client.close();
     await assertStopsCleanly(ch, [ch.port]);
+  }
+});
+
+// ---- The exit hook ----
+
+void test('exit hook: a test process that crashes or is killed leaves no server behind', async () => {
+  const index = new URL('../peers/index.js', import.meta.url).href;
+  for (const how of ['uncaught exception', 'SIGTERM', 'SIGINT'] as const) {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      const m = await import(${JSON.stringify(index)});
+      const r = await m.startRedis();
+      console.log(JSON.stringify({ pid: r.pid, dir: r.dir, port: r.port }));
+      ${how === 'uncaught exception' ? "setTimeout(() => { throw new Error('simulated crash'); }, 20);" : 'setInterval(() => {}, 1000);'}
+    `], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = once(child, 'exit');
+    const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string];
+    const info = JSON.parse(line) as { pid: number; dir: string; port: number };
+    if (how !== 'uncaught exception') child.kill(how);
+    await exited;
+    await pollUntil(`redis pid ${info.pid} gone after ${how}`, () => !pidAlive(info.pid), 5000);
+    assert.equal(existsSync(info.dir), false, `${how}: temp dir removed`);
+    assert.ok(await tcpPortFree(info.port), `${how}: port free`);
   }
 });

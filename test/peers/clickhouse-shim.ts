@@ -5,7 +5,9 @@
 // What it implements (enough for @clickhouse/client and hand-written HTTP):
 //   GET /ping and GET / -> "Ok.\n"
 //   SQL = ?query= + "\n" + body (INSERT ... FORMAT X rows follow the query in the body)
-//   param_* -> server-side bound parameters; multipart/form-data bodies (query + param_*) too
+//   param_* -> server-side query parameters, passed as `SET param_x = '<value as sent>'` so the engine
+//     parses the client's escaped-text values exactly as the HTTP interface does (chdb's queryBind
+//     would escape them a second time); multipart/form-data bodies (query + param_*) too
 //   database -> USE for that request; default_format -> output format (else TabSeparated)
 //   every other URL param -> a setting, SET before the statement and reset to DEFAULT after it
 //   request bodies with Content-Encoding gzip/deflate/br are decompressed; responses are gzip/deflate/br
@@ -97,6 +99,9 @@ function parseMultipart(body: Buffer, contentType: string): Map<string, string> 
   return out;
 }
 
+/** Query parameters SET on the engine session so far: they persist there, see execute(). */
+const paramsEverSet = new Set<string>();
+
 const quoteString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -121,13 +126,22 @@ async function execute(url: URL, body: Buffer, contentType: string): Promise<{ d
   }
   const sql = [params.get('query') ?? '', bodyText].filter((s) => s !== '').join('\n');
   if (sql.trim() === '') throw new ShimError(62, 'Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)');
-  const bound: Record<string, string> = {};
+  const bound = new Map<string, string>();
   const settings: Array<[string, string]> = [];
   for (const [k, v] of params) {
-    if (k.startsWith('param_')) bound[k.slice(6)] = v;
-    else if (!NOT_SETTINGS.has(k)) {
+    if (k.startsWith('param_')) {
+      if (!SETTING_NAME.test(k)) throw new ShimError(457, `Code: 457. DB::Exception: Bad query parameter name '${k}'. (BAD_QUERY_PARAMETER)`);
+      bound.set(k, v);
+    } else if (!NOT_SETTINGS.has(k)) {
       if (!SETTING_NAME.test(k)) throw new ShimError(115, `Code: 115. DB::Exception: Unknown setting '${k}'. (UNKNOWN_SETTING)`);
       settings.push([k, v]);
+    }
+  }
+  // A parameter left on the session by an earlier request must not satisfy this one.
+  for (const m of sql.matchAll(/\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:/g)) {
+    const name = `param_${m[1] ?? ''}`;
+    if (paramsEverSet.has(name) && !bound.has(name)) {
+      throw new ShimError(456, `Code: 456. DB::Exception: Substitution \`${m[1] ?? ''}\` is not set. (UNKNOWN_QUERY_PARAMETER)`);
     }
   }
   const format = outputFormat(sql, params.get('default_format') ?? 'TabSeparated');
@@ -139,9 +153,11 @@ async function execute(url: URL, body: Buffer, contentType: string): Promise<{ d
       await session.queryAsync(`SET ${k} = ${quoteString(v)}`);
       applied.push(k);
     }
-    const r = Object.keys(bound).length > 0
-      ? await session.queryBindAsync(sql, bound, { format: params.get('default_format') ?? 'TabSeparated' })
-      : await session.queryAsync(sql, { format: params.get('default_format') ?? 'TabSeparated' });
+    for (const [k, v] of bound) {
+      await session.queryAsync(`SET ${k} = ${quoteString(v)}`);
+      paramsEverSet.add(k);
+    }
+    const r = await session.queryAsync(sql, { format: params.get('default_format') ?? 'TabSeparated' });
     const summary = {
       read_rows: String(r.rowsRead), read_bytes: String(r.bytesRead),
       elapsed_ns: String(Math.round(r.elapsed * 1e9)),

@@ -3,9 +3,9 @@
 // that kills whatever a crashed test left running.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer, Socket } from 'node:net';
 import { request } from 'node:http';
 import { Resolver } from 'node:dns/promises';
@@ -57,11 +57,62 @@ function cleanupSync(): void {
 function installExitHook(): void {
   if (hookInstalled) return;
   hookInstalled = true;
+  sweepStalePeers();
   process.on('exit', cleanupSync);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    // Clean up, then re-raise so the default action (or the runner's own handler) still happens.
-    process.once(sig, () => { cleanupSync(); process.kill(process.pid, sig); });
+    // Clean up; if no one else handles the signal (the test runner may), re-raise it for the default action.
+    process.once(sig, () => {
+      cleanupSync();
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owner records: SIGKILL (OOM killer, a runner's hard timeout) gives no hook a chance to run, so
+// every temp dir records its owner and its server processes; the next process that starts a peer
+// sweeps dirs whose owner is dead. Start times (field 22 of /proc/PID/stat) guard against PID reuse.
+
+const OWNER_FILE = '.sonde-peer.json';
+interface ProcId { pid: number; start: string }
+interface OwnerRecord { owner: ProcId; servers: ProcId[] }
+
+function procStart(pid: number): string | undefined {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st.slice(st.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const isSameProcess = (p: ProcId): boolean => procStart(p.pid) === p.start;
+
+function recordServer(dir: string, pid: number): void {
+  const file = join(dir, OWNER_FILE);
+  try {
+    const rec = JSON.parse(readFileSync(file, 'utf8')) as OwnerRecord;
+    rec.servers.push({ pid, start: procStart(pid) ?? '' });
+    writeFileSync(file, JSON.stringify(rec));
+  } catch { /* not a peer dir */ }
+}
+
+/** Kill the servers of, and remove, every sonde-* temp dir whose owning process is gone. Returns how many. */
+export function sweepStalePeers(): number {
+  let swept = 0;
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith('sonde-')) continue;
+    const dir = join(tmpdir(), name);
+    let rec: OwnerRecord;
+    try { rec = JSON.parse(readFileSync(join(dir, OWNER_FILE), 'utf8')) as OwnerRecord; } catch { continue; }
+    if (isSameProcess(rec.owner)) continue;
+    for (const s of rec.servers) {
+      if (isSameProcess(s)) try { process.kill(-s.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -71,6 +122,8 @@ export function makeTempDir(name: string): string {
   installExitHook();
   const dir = mkdtempSync(join(tmpdir(), `sonde-${name}-`));
   liveDirs.add(dir);
+  const rec: OwnerRecord = { owner: { pid: process.pid, start: procStart(process.pid) ?? '' }, servers: [] };
+  writeFileSync(join(dir, OWNER_FILE), JSON.stringify(rec));
   return dir;
 }
 
@@ -241,6 +294,7 @@ export class PeerProcess {
   readonly logFile: string;
   readonly exited: Promise<number | null>;
   private exitCode: number | null | undefined;
+  private spawnError: Error | undefined;
   private readonly child: ChildProcess;
   private readonly spec: SpawnSpec;
 
@@ -261,21 +315,22 @@ export class PeerProcess {
     } finally {
       closeSync(fd);
     }
-    const spawnError = new Promise<Error>((resolve) => this.child.once('error', resolve));
     this.exited = new Promise<number | null>((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.exitCode = code ?? (signal !== null ? -1 : null);
         if (this.child.pid !== undefined) liveGroups.delete(this.child.pid);
         resolve(this.exitCode);
       });
-      void spawnError.then(() => { this.exitCode = -1; resolve(-1); });
+      this.child.once('error', (e) => { // spawn failed (ENOENT: the package is not installed)
+        this.spawnError = e;
+        this.exitCode = -1;
+        resolve(-1);
+      });
     });
-    if (this.child.pid === undefined) {
-      // spawn failed synchronously-ish (ENOENT): the 'error' event will fire; report it through exited.
-      this.pid = -1;
-    } else {
-      this.pid = this.child.pid;
+    this.pid = this.child.pid ?? -1;
+    if (this.pid > 0) {
       liveGroups.add(this.pid);
+      recordServer(dirname(logFile), this.pid); // the log file lives in the peer's temp dir
     }
   }
 
@@ -284,10 +339,12 @@ export class PeerProcess {
   }
 
   logTail(lines = 30): string {
+    const spawnErr = this.spawnError !== undefined
+      ? `${this.spawnError.message} (is its Debian package installed? see scripts/apt-packages-peers.txt)\n` : '';
     try {
-      return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+      return spawnErr + readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
     } catch {
-      return '';
+      return spawnErr;
     }
   }
 
