@@ -1,9 +1,8 @@
 // dnsmasq (Debian dnsmasq-base) as an authoritative-only DNS server on loopback: no upstream
 // servers, no /etc/hosts, no /etc/resolv.conf, so nothing is ever forwarded off the machine.
-import type { Resolver } from 'node:dns/promises';
 import { join } from 'node:path';
-import { LOOPBACK, dnsResolver, freePort } from './proc.js';
-import type { RestartablePeer } from './proc.js';
+import { LOOPBACK, dnsResolver, freePort, readinessName } from './proc.js';
+import type { DnsPeer } from './proc.js';
 import { startServer } from './server.js';
 
 export interface DnsmasqOptions {
@@ -12,18 +11,11 @@ export interface DnsmasqOptions {
   args?: string[];
 }
 
-export interface DnsmasqPeer extends RestartablePeer {
-  /** UDP and TCP port. */
-  readonly port: number;
-  readonly records: Record<string, string>;
-  /** A node:dns Resolver pointed at this server only. */
-  resolver(): Resolver;
-}
+export type DnsmasqPeer = DnsPeer;
 
 export async function startDnsmasq(opts: DnsmasqOptions = {}): Promise<DnsmasqPeer> {
   const records = opts.records ?? { 'test.local': '10.1.2.3' };
-  const first = Object.keys(records)[0];
-  if (first === undefined) throw new Error('dnsmasq: need at least one record (used for the readiness query)');
+  const first = readinessName('dnsmasq', records);
   let port = 0;
   const server = await startServer('dnsmasq', async (dir) => {
     port = await freePort({ udp: true });

@@ -1,6 +1,6 @@
 // Test peers: real servers started on loopback for integration tests. See README.md.
 export { LOOPBACK, freePort, tcpPortFree, tcpConnects, pidAlive, pidsListeningOn, listeningSockets, sweepStalePeers, httpGet, tcpExchange, dnsResolver, pollUntil } from './proc.js';
-export type { PeerBase, RestartablePeer, ListeningSocket } from './proc.js';
+export type { PeerBase, RestartablePeer, ListeningSocket, DnsPeer } from './proc.js';
 export { startNginx, NGINX_CHUNKED_BODY } from './nginx.js';
 export type { NginxOptions, NginxPeer } from './nginx.js';
 export { startPostgres, pgSimpleQuery, psql, postgresBinDir } from './postgres.js';

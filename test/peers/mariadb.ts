@@ -63,16 +63,10 @@ export async function startMariadb(opts: MariadbOptions = {}): Promise<MariadbPe
         cwd: dir,
       }),
       ready: async () => (await mariadbHandshake(port)).length > 0,
+      init: async () => { await mariadbCli({ port, user: 'root' }, `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '``')}\``); },
     };
   });
-  const handle = Object.assign(server.handle(), {
+  return Object.assign(server.handle(), {
     port, user: 'root', password: '', database, socket, url: `mysql://root@${LOOPBACK}:${port}/${database}`,
   });
-  try {
-    await mariadbCli(handle, `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '``')}\``);
-  } catch (e) {
-    await server.stop();
-    throw e;
-  }
-  return handle;
 }

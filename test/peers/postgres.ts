@@ -121,14 +121,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         stopSignal: 'SIGINT', // "fast" shutdown; SIGTERM ("smart") waits for clients to disconnect
       }),
       ready: async () => { await pgSimpleQuery(port); return true; },
+      init: async () => {
+        if (database !== 'postgres') await pgSimpleQuery(port, { sql: `CREATE DATABASE "${database.replace(/"/g, '""')}"` });
+      },
     };
   });
-  try {
-    if (database !== 'postgres') await pgSimpleQuery(port, { sql: `CREATE DATABASE "${database.replace(/"/g, '""')}"` });
-  } catch (e) {
-    await server.stop();
-    throw e;
-  }
   return Object.assign(server.handle(), {
     port,
     user: 'postgres',

@@ -460,6 +460,23 @@ export function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number
   });
 }
 
+/** What the DNS peers (dnsmasq, unbound) return besides the common fields. */
+export interface DnsPeer extends RestartablePeer {
+  /** UDP and TCP port. */
+  readonly port: number;
+  /** name -> IPv4 the server answers. */
+  readonly records: Record<string, string>;
+  /** A node:dns Resolver pointed at this server only. */
+  resolver(): Resolver;
+}
+
+/** The name a DNS peer's readiness check resolves: its first record. */
+export function readinessName(server: string, records: Record<string, string>): string {
+  const first = Object.keys(records)[0];
+  if (first === undefined) throw new Error(`${server}: need at least one record (used for the readiness query)`);
+  return first;
+}
+
 /** A node:dns Resolver that asks only 127.0.0.1:port (UDP, TCP fallback), 500 ms per try. */
 export function dnsResolver(port: number): Resolver {
   const r = new Resolver({ timeout: 500, tries: 1 });

@@ -12,6 +12,8 @@ export interface ServerSpec {
   readyTimeoutMs?: number;
   /** Runs before each spawn (e.g. start a helper the server needs). */
   beforeStart?(): Promise<void>;
+  /** Runs once after the first successful start (e.g. create a database); a failure stops the server. */
+  init?(): Promise<void>;
   /** Extra clean-up after each process stop (e.g. a helper daemon the server started). */
   afterHalt?(): Promise<void>;
 }
@@ -101,8 +103,10 @@ export function startServer(name: string, build: (dir: string) => Promise<Server
     const dir = makeTempDir(name);
     let server: ManagedServer | undefined;
     try {
-      server = new ManagedServer(name, dir, await build(dir));
+      const spec = await build(dir);
+      server = new ManagedServer(name, dir, spec);
       await server.start();
+      await spec.init?.();
       return server;
     } catch (e) {
       if (server !== undefined) await server.stop();

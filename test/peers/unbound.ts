@@ -1,10 +1,9 @@
 // unbound 1.17 (Debian) as a local-data-only resolver on loopback. `local-zone: "." static` makes
 // every name it doesn't hold an NXDOMAIN: without it unbound recurses to the Internet's root servers.
-import type { Resolver } from 'node:dns/promises';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOOPBACK, dnsResolver, freePort } from './proc.js';
-import type { RestartablePeer } from './proc.js';
+import { LOOPBACK, dnsResolver, freePort, readinessName } from './proc.js';
+import type { DnsPeer } from './proc.js';
 import { startServer } from './server.js';
 
 export interface UnboundOptions {
@@ -14,17 +13,11 @@ export interface UnboundOptions {
   serverConfig?: string;
 }
 
-export interface UnboundPeer extends RestartablePeer {
-  /** UDP and TCP port. */
-  readonly port: number;
-  readonly records: Record<string, string>;
-  resolver(): Resolver;
-}
+export type UnboundPeer = DnsPeer;
 
 export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundPeer> {
   const records = opts.records ?? { 'web.test.local': '10.1.2.4' };
-  const first = Object.keys(records)[0];
-  if (first === undefined) throw new Error('unbound: need at least one record (used for the readiness query)');
+  const first = readinessName('unbound', records);
   let port = 0;
   const server = await startServer('unbound', async (dir) => {
     port = await freePort({ udp: true });
