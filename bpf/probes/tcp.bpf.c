@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP connections from socket state changes (tp_btf/inet_sock_set_state) and retransmits
+ * (tp_btf/tcp_retransmit_skb). No syscall tracepoints: they put every syscall of every
+ * process on the tracing slow path (see BENCHMARKS-ebpf.md).
+ *
+ *   CLOSE -> SYN_SENT          process context: connect(); record the connection (client)
+ *   SYN_SENT -> ESTABLISHED    CONNECT with latency
+ *   SYN_SENT -> CLOSE          CONNECT_FAILED with sk_err (ECONNREFUSED, ETIMEDOUT, ...)
+ *   * -> LISTEN                process context: listen(); record (netns, port) -> pid
+ *   LISTEN -> CLOSE            LISTEN_CLOSE
+ *   SYN_RECV -> ESTABLISHED    softirq: ACCEPT attributed through the listen table
+ *   other -> CLOSE             CLOSE of a tracked connection with byte counts
+ *
+ * States: include/net/tcp_states.h. Tracepoint: include/trace/events/sock.h.
+ */
+#include "vmlinux.bpf.h"
+#include "ringbuf.bpf.h"
+#include "tcp.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* The agent's own tgid: its sockets are never tracked. */
+const volatile __u32 targ_self_tgid = 0;
+
+/* Connection table, shareable with other objects via bpf_map__reuse_fd (bpf/README.md). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct sonde_conn);
+} sonde_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sonde_listen_key);
+	__type(value, struct sonde_listener);
+} sonde_listen SEC(".maps");
+
+static __always_inline void read_tuple(const struct sock *sk, struct sonde_tuple *t)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(t, 0, sizeof(*t));
+	t->family = family;
+	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)t->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)t->daddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+static __always_inline __u32 read_netns(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static __always_inline __u64 read_sock_ino(const struct sock *sk)
+{
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+
+	if (!sock)
+		return 0;
+	return BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
+}
+
+static __always_inline struct tcp_event *reserve_event(__u32 type, const struct sock *sk, __u64 cookie,
+						       __u64 now, __u32 state)
+{
+	struct tcp_event *e = sonde_reserve(sizeof(*e));
+
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->cookie = cookie;
+	e->type = type;
+	e->state = state;
+	e->netns = read_netns(sk);
+	read_tuple(sk, &e->tuple);
+	return e;
+}
+
+static __always_inline void fill_owner(struct tcp_event *e, const struct sonde_conn *c)
+{
+	e->pid = c->pid;
+	e->cgroup_id = c->cgroup_id;
+	e->role = c->role;
+}
+
+static __always_inline void on_connect_start(const struct sock *sk, __u64 cookie, __u64 now)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_conn c = {};
+
+	if ((__u32)(pid_tgid >> 32) == targ_self_tgid)
+		return;
+	c.start_ns = now;
+	c.cgroup_id = bpf_get_current_cgroup_id();
+	c.sock_ino = read_sock_ino(sk);
+	read_tuple(sk, &c.tuple);
+	c.pid = pid_tgid >> 32;
+	c.tid = (__u32)pid_tgid;
+	c.netns = read_netns(sk);
+	c.role = SONDE_ROLE_CLIENT;
+	if (bpf_map_update_elem(&sonde_conns, &cookie, &c, BPF_ANY))
+		sonde_count_lost(SONDE_LOST_TABLE_FULL);
+}
+
+static __always_inline void on_connect_end(const struct sock *sk, __u64 cookie, __u64 now, int newstate)
+{
+	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
+	__u32 type = newstate == SONDE_TCP_ESTABLISHED ? TCP_EVENT_CONNECT : TCP_EVENT_CONNECT_FAILED;
+	struct tcp_event *e;
+
+	if (!c)
+		return; /* the agent's own, or started before attach */
+	e = reserve_event(type, sk, cookie, now, newstate);
+	if (e) {
+		fill_owner(e, c);
+		e->duration_ns = now - c->start_ns;
+		if (type == TCP_EVENT_CONNECT_FAILED)
+			e->error = BPF_CORE_READ(sk, sk_err);
+		sonde_submit(e);
+	}
+	if (type == TCP_EVENT_CONNECT_FAILED)
+		bpf_map_delete_elem(&sonde_conns, &cookie);
+	else if (!c->sock_ino)
+		c->sock_ino = read_sock_ino(sk);
+}
+
+static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64 now, int open)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_listen_key key = {};
+	struct sonde_listener *l, nl = {};
+	struct tcp_event *e;
+
+	key.netns = read_netns(sk);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (open) {
+		if ((__u32)(pid_tgid >> 32) == targ_self_tgid)
+			return;
+		l = bpf_map_lookup_elem(&sonde_listen, &key);
+		if (l) {
+			l->pid = pid_tgid >> 32;
+			l->cgroup_id = bpf_get_current_cgroup_id();
+			__sync_fetch_and_add(&l->count, 1);
+		} else {
+			nl.pid = pid_tgid >> 32;
+			nl.cgroup_id = bpf_get_current_cgroup_id();
+			nl.count = 1;
+			if (bpf_map_update_elem(&sonde_listen, &key, &nl, BPF_ANY))
+				sonde_count_lost(SONDE_LOST_TABLE_FULL);
+		}
+		e = reserve_event(TCP_EVENT_LISTEN_OPEN, sk, cookie, now, SONDE_TCP_LISTEN);
+		if (!e)
+			return;
+		e->pid = pid_tgid >> 32;
+		e->cgroup_id = bpf_get_current_cgroup_id();
+		e->role = SONDE_ROLE_SERVER;
+		sonde_submit(e);
+		return;
+	}
+	l = bpf_map_lookup_elem(&sonde_listen, &key);
+	if (!l)
+		return; /* the agent's own, or listening since before attach */
+	e = reserve_event(TCP_EVENT_LISTEN_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
+	if (e) {
+		/* the closing process, when it is in process context; else the last listener */
+		e->pid = l->pid;
+		e->cgroup_id = l->cgroup_id;
+		e->role = SONDE_ROLE_SERVER;
+		sonde_submit(e);
+	}
+	/* listen()/close() run in process context and rarely race; no fetch-and-add needed */
+	if (l->count <= 1)
+		bpf_map_delete_elem(&sonde_listen, &key);
+	else
+		__sync_fetch_and_add(&l->count, -1);
+}
+
+static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64 now)
+{
+	struct sonde_listen_key key = {};
+	struct sonde_listener *l;
+	struct sonde_conn c = {};
+	struct tcp_event *e;
+
+	key.netns = read_netns(sk);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	l = bpf_map_lookup_elem(&sonde_listen, &key);
+	if (!l)
+		return; /* the agent's own listener, or one opened before attach */
+	c.start_ns = now;
+	c.cgroup_id = l->cgroup_id;
+	read_tuple(sk, &c.tuple);
+	c.pid = l->pid;
+	c.netns = key.netns;
+	c.role = SONDE_ROLE_SERVER;
+	if (bpf_map_update_elem(&sonde_conns, &cookie, &c, BPF_ANY))
+		sonde_count_lost(SONDE_LOST_TABLE_FULL);
+	e = reserve_event(TCP_EVENT_ACCEPT, sk, cookie, now, SONDE_TCP_ESTABLISHED);
+	if (!e)
+		return;
+	fill_owner(e, &c);
+	sonde_submit(e);
+}
+
+static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 now, int oldstate)
+{
+	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	struct tcp_event *e;
+
+	if (!c) {
+		/* only established-and-later states count: SYN_RECV -> CLOSE is a failed handshake */
+		if (oldstate != SONDE_TCP_SYN_RECV)
+			sonde_count_lost(SONDE_LOST_UNTRACKED);
+		return;
+	}
+	e = reserve_event(TCP_EVENT_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
+	if (e) {
+		fill_owner(e, c);
+		e->duration_ns = now - c->start_ns;
+		e->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
+		e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+		e->retransmits = BPF_CORE_READ(tp, total_retrans);
+		sonde_submit(e);
+	}
+	bpf_map_delete_elem(&sonde_conns, &cookie);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sonde_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 cookie, now;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	now = bpf_ktime_get_ns();
+	cookie = bpf_get_socket_cookie((void *)sk);
+
+	if (newstate == SONDE_TCP_SYN_SENT) {
+		on_connect_start(sk, cookie, now);
+	} else if (oldstate == SONDE_TCP_SYN_SENT) {
+		on_connect_end(sk, cookie, now, newstate);
+	} else if (newstate == SONDE_TCP_LISTEN) {
+		on_listen(sk, cookie, now, 1);
+	} else if (oldstate == SONDE_TCP_LISTEN) {
+		/* LISTEN -> SYN_RECV is the clone of a child socket, not the listener */
+		if (newstate == SONDE_TCP_CLOSE)
+			on_listen(sk, cookie, now, 0);
+	} else if (oldstate == SONDE_TCP_SYN_RECV && newstate == SONDE_TCP_ESTABLISHED) {
+		on_accept(sk, cookie, now);
+	} else if (newstate == SONDE_TCP_CLOSE) {
+		on_close(sk, cookie, now, oldstate);
+	}
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(sonde_tcp_retx, const struct sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
+	struct tcp_event *e;
+
+	if (!c)
+		return 0; /* untracked, or the agent's own */
+	e = reserve_event(TCP_EVENT_RETRANSMIT, sk, cookie, bpf_ktime_get_ns(), BPF_CORE_READ(sk, __sk_common.skc_state));
+	if (!e)
+		return 0;
+	fill_owner(e, c);
+	e->retransmits = 1;
+	sonde_submit(e);
+	return 0;
+}
