@@ -42,6 +42,14 @@ struct {
 	__type(value, struct sonde_listener);
 } sonde_listen SEC(".maps");
 
+/* Listening socket cookie -> its listen key: at LISTEN -> CLOSE the port may already be released. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct sonde_listen_key);
+} sonde_listen_socks SEC(".maps");
+
 static __always_inline void read_tuple(const struct sock *sk, struct sonde_tuple *t)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -132,9 +140,13 @@ static __always_inline void on_connect_end(const struct sock *sk, __u64 cookie, 
 			e->error = BPF_CORE_READ(sk, sk_err);
 		sonde_submit(e);
 	}
-	if (type == TCP_EVENT_CONNECT_FAILED)
+	if (type == TCP_EVENT_CONNECT_FAILED) {
 		bpf_map_delete_elem(&sonde_conns, &cookie);
-	else if (!c->sock_ino)
+		return;
+	}
+	/* at SYN_SENT the source port was not chosen yet (inet_hash_connect runs after) */
+	read_tuple(sk, &c->tuple);
+	if (!c->sock_ino)
 		c->sock_ino = read_sock_ino(sk);
 }
 
@@ -145,11 +157,15 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 	struct sonde_listener *l, nl = {};
 	struct tcp_event *e;
 
-	key.netns = read_netns(sk);
-	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	struct sonde_listen_key *k;
+
 	if (open) {
 		if ((__u32)(pid_tgid >> 32) == targ_self_tgid)
 			return;
+		key.netns = read_netns(sk);
+		key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (bpf_map_update_elem(&sonde_listen_socks, &cookie, &key, BPF_ANY))
+			sonde_count_lost(SONDE_LOST_TABLE_FULL);
 		l = bpf_map_lookup_elem(&sonde_listen, &key);
 		if (l) {
 			l->pid = pid_tgid >> 32;
@@ -171,11 +187,18 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 		sonde_submit(e);
 		return;
 	}
+	/* the port may be gone (listen(0) sockets release it in tcp_set_state): use the recorded key */
+	k = bpf_map_lookup_elem(&sonde_listen_socks, &cookie);
+	if (!k)
+		return; /* the agent's own, or listening since before attach */
+	key = *k;
+	bpf_map_delete_elem(&sonde_listen_socks, &cookie);
 	l = bpf_map_lookup_elem(&sonde_listen, &key);
 	if (!l)
-		return; /* the agent's own, or listening since before attach */
+		return;
 	e = reserve_event(TCP_EVENT_LISTEN_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
 	if (e) {
+		e->tuple.sport = key.port;
 		/* the closing process, when it is in process context; else the last listener */
 		e->pid = l->pid;
 		e->cgroup_id = l->cgroup_id;
@@ -216,6 +239,38 @@ static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64
 	sonde_submit(e);
 }
 
+/*
+ * bytes_acked and bytes_received count sequence space, which includes SYN and FIN:
+ * a client's bytes_acked includes its SYN (a server's child socket starts past it), and
+ * either counter includes a FIN once it was acked / received. Sonde reports data bytes.
+ */
+static __always_inline __u64 data_bytes_sent(const struct sock *sk, const struct sonde_conn *c, int oldstate)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u64 syn = c->role == SONDE_ROLE_CLIENT && acked > 0;
+	__u64 fin = 0;
+
+	/* in these states our FIN was queued; it was acked if nothing is outstanding */
+	if ((oldstate == SONDE_TCP_FIN_WAIT1 || oldstate == SONDE_TCP_FIN_WAIT2 || oldstate == SONDE_TCP_CLOSING ||
+	     oldstate == SONDE_TCP_LAST_ACK) &&
+	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		fin = 1;
+	return acked >= syn + fin ? acked - syn - fin : 0;
+}
+
+static __always_inline __u64 data_bytes_received(const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
+	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+
+	/* tcp_fin() sets SOCK_DONE when the peer's FIN arrives (tcp_reset() does not) */
+	if ((flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) && received > 0)
+		received--;
+	return received;
+}
+
 static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 now, int oldstate)
 {
 	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
@@ -231,9 +286,11 @@ static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 
 	e = reserve_event(TCP_EVENT_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
 	if (e) {
 		fill_owner(e, c);
+		/* tcp_set_state(CLOSE) releases the local port before the tracepoint fires */
+		e->tuple = c->tuple;
 		e->duration_ns = now - c->start_ns;
-		e->bytes_sent = BPF_CORE_READ(tp, bytes_acked);
-		e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+		e->bytes_sent = data_bytes_sent(sk, c, oldstate);
+		e->bytes_received = data_bytes_received(sk);
 		e->retransmits = BPF_CORE_READ(tp, total_retrans);
 		sonde_submit(e);
 	}

@@ -37,8 +37,8 @@ struct tcp_event {
 	__u64 cookie;         /* socket cookie: key of the connection table */
 	__u64 cgroup_id;      /* owner's cgroup v2 id (from the connection/listen table) */
 	__u64 duration_ns;    /* CONNECT/CONNECT_FAILED: since SYN_SENT; CLOSE: since start */
-	__u64 bytes_sent;     /* CLOSE: tcp_sock.bytes_acked */
-	__u64 bytes_received; /* CLOSE: tcp_sock.bytes_received */
+	__u64 bytes_sent;     /* CLOSE: data bytes acked by the peer (tcp_sock.bytes_acked less SYN/FIN) */
+	__u64 bytes_received; /* CLOSE: data bytes received (tcp_sock.bytes_received less FIN) */
 	struct sonde_tuple tuple;
 	__u32 type;        /* enum tcp_event_type */
 	__u32 pid;         /* owner tgid, 0 if unknown */
