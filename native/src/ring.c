@@ -133,11 +133,13 @@ static void drain_to_js(struct sonde_ring *r)
 			break;
 		napi_open_handle_scope(env, &scope);
 		napi_get_reference_value(env, r->cb_ref, &fn);
-		napi_get_undefined(env, &recv);
+		napi_get_global(env, &recv); /* MakeCallback needs an object receiver */
 		napi_create_double(env, (double)bytes, &argv[0]);
 		napi_create_double(env, (double)r->last_records, &argv[1]);
 		s = napi_make_callback(env, r->actx, recv, fn, 2, argv, &result);
-		if (s == napi_pending_exception) {
+		bool pending = false;
+		napi_is_exception_pending(env, &pending);
+		if (s != napi_ok || pending) {
 			napi_value err;
 			napi_get_and_clear_last_exception(env, &err);
 			napi_fatal_exception(env, err); /* -> process 'uncaughtException' */

@@ -51,7 +51,7 @@ async function freePort(host: string): Promise<number> {
   return port;
 }
 
-describe('tcp probe (e2e, root)', { skip }, () => {
+void describe('tcp probe (e2e, root)', { skip }, () => {
   let obj: BpfObject;
   let reader: RingReader;
   const events: TcpEvent[] = [];
@@ -82,7 +82,7 @@ describe('tcp probe (e2e, root)', { skip }, () => {
     return { port, closedPort, serverPid: srv.pid, clientPid: client.pid, results };
   }
 
-  test('connects, refusals, accepts, closes with byte counts, listen open/close (IPv4)', async () => {
+  void test('connects, refusals, accepts, closes with byte counts, listen open/close (IPv4)', async () => {
     const N = 5, M = 3, SEND = 3000, REPLY = 700;
     const r = await runServerClient('127.0.0.1', N, M, SEND, REPLY);
     assert.deepEqual(r.results, [...Array(N).fill(REPLY), ...Array(M).fill('ECONNREFUSED')]);
@@ -135,7 +135,7 @@ describe('tcp probe (e2e, root)', { skip }, () => {
     assert.equal(of((e) => e.type === TcpEventType.LISTEN_CLOSE && e.sport === r.port).length, 1);
   });
 
-  test('IPv6 connect, accept and close', async () => {
+  void test('IPv6 connect, accept and close', async () => {
     const r = await runServerClient('::1', 1, 1, 100, 50);
     await waitFor(() => of((e) => e.type === TcpEventType.CLOSE && e.pid === r.clientPid).length >= 1);
     const c = of((e) => e.type === TcpEventType.CONNECT && e.pid === r.clientPid);
@@ -154,7 +154,7 @@ describe('tcp probe (e2e, root)', { skip }, () => {
     assert.equal(cl[0].bytesReceived, 50);
   });
 
-  test("the agent's own connections are ignored in the kernel", async () => {
+  void test("the agent's own connections are ignored in the kernel", async () => {
     const srv = startChild(process.execPath, ['--input-type=module', '-e', SERVER, '10', '10', '127.0.0.1']);
     const port = Number(await srv.line());
     await new Promise<void>((resolve) => {
@@ -169,7 +169,7 @@ describe('tcp probe (e2e, root)', { skip }, () => {
     assert.equal(of((e) => e.type === TcpEventType.ACCEPT && e.sport === port).length, 1);
   });
 
-  test('connect timeout into a namespace that drops SYNs', async () => {
+  void test('connect timeout into a namespace that drops SYNs', async () => {
     const ns = new TestNetns('to', 41);
     try {
       ns.exec('iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP']);
@@ -198,7 +198,7 @@ except OSError as e:
     }
   });
 
-  test('retransmits on a lossy path are reported for that destination', async () => {
+  void test('retransmits on a lossy path are reported for that destination', async () => {
     const ns = new TestNetns('rt', 42);
     try {
       const srv = startChild('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', SERVER, String(400_000), '10', ns.nsAddr]);
@@ -227,7 +227,7 @@ except OSError as e:
     }
   });
 
-  test('lost-event counters are readable per reason', () => {
+  void test('lost-event counters are readable per reason', () => {
     const lost = obj.lostCounters();
     assert.equal(lost.length, 3);
     assert.equal(lost[0], 0n, 'no ring-buffer drops at this rate');
