@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { loadNative } from '../../src/native/load.js';
 import { BpfObject } from '../../src/native/bpf-object.js';
-import { NotSupportedError, PermissionError, VerifierError } from '../../src/native/errors.js';
+import { NotSupportedError, VerifierError } from '../../src/native/errors.js';
 import { decodeProcessBatch, ProcessEventType } from '../../src/receivers/ebpf/probes/process/decode.js';
 import { bpfObjectPath, distModule } from '../helpers/paths.js';
 import { e2eSkipReason, startChild, waitFor } from '../helpers/e2e.js';
