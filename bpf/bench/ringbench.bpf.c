@@ -30,7 +30,7 @@ static long emit_one(__u64 i, struct loop_ctx *lc)
 	struct process_event *e = sonde_reserve(sizeof(*e));
 
 	if (!e)
-		return 1; /* ring full: stop this burst (counted as lost) */
+		return 0; /* ring full: counted as lost; keep counting the rest of the burst */
 	e->ts_ns = lc->now;
 	e->cgroup_id = i;
 	e->type = PROCESS_EVENT_EXEC;
@@ -40,7 +40,7 @@ static long emit_one(__u64 i, struct loop_ctx *lc)
 	e->flags = 0;
 	e->_pad0 = 0;
 	__builtin_memcpy(e->comm, "ringbench\0\0\0\0\0\0", SONDE_COMM_LEN);
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }
 

@@ -53,7 +53,7 @@ int BPF_PROG(sonde_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
 	e->cgroup_id = bpf_get_current_cgroup_id(); /* p == current here */
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -75,7 +75,7 @@ int BPF_PROG(sonde_fork, struct task_struct *parent, struct task_struct *child)
 	e->ppid = BPF_CORE_READ(parent, tgid);
 	e->cgroup_id = bpf_get_current_cgroup_id(); /* the child starts in the parent's cgroup */
 	BPF_CORE_READ_STR_INTO(&e->comm, parent, comm);
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -103,7 +103,7 @@ int BPF_PROG(sonde_exit, struct task_struct *p)
 	e->exit_code = BPF_CORE_READ(p, exit_code);
 	e->cgroup_id = bpf_get_current_cgroup_id(); /* p == current here */
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -141,6 +141,6 @@ int sonde_oom_victim(__u64 *ctx)
 		e->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	}
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }

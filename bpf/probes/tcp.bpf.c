@@ -138,7 +138,7 @@ static __always_inline void on_connect_end(const struct sock *sk, __u64 cookie, 
 		e->duration_ns = now - c->start_ns;
 		if (type == TCP_EVENT_CONNECT_FAILED)
 			e->error = BPF_CORE_READ(sk, sk_err);
-		sonde_submit(e);
+		sonde_submit(e, sizeof(*e));
 	}
 	if (type == TCP_EVENT_CONNECT_FAILED) {
 		bpf_map_delete_elem(&sonde_conns, &cookie);
@@ -184,7 +184,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 		e->pid = pid_tgid >> 32;
 		e->cgroup_id = bpf_get_current_cgroup_id();
 		e->role = SONDE_ROLE_SERVER;
-		sonde_submit(e);
+		sonde_submit(e, sizeof(*e));
 		return;
 	}
 	/* the port may be gone (listen(0) sockets release it in tcp_set_state): use the recorded key */
@@ -203,7 +203,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 		e->pid = l->pid;
 		e->cgroup_id = l->cgroup_id;
 		e->role = SONDE_ROLE_SERVER;
-		sonde_submit(e);
+		sonde_submit(e, sizeof(*e));
 	}
 	/* listen()/close() run in process context and rarely race; no fetch-and-add needed */
 	if (l->count <= 1)
@@ -236,7 +236,7 @@ static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64
 	if (!e)
 		return;
 	fill_owner(e, &c);
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 }
 
 /*
@@ -292,7 +292,7 @@ static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 
 		e->bytes_sent = data_bytes_sent(sk, c, oldstate);
 		e->bytes_received = data_bytes_received(sk);
 		e->retransmits = BPF_CORE_READ(tp, total_retrans);
-		sonde_submit(e);
+		sonde_submit(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&sonde_conns, &cookie);
 }
@@ -339,6 +339,6 @@ int BPF_PROG(sonde_tcp_retx, const struct sock *sk)
 		return 0;
 	fill_owner(e, c);
 	e->retransmits = 1;
-	sonde_submit(e);
+	sonde_submit(e, sizeof(*e));
 	return 0;
 }

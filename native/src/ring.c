@@ -8,13 +8,17 @@
  *   len = len_flags & 0x3fffffff; BPF_RINGBUF_DISCARD_BIT (1 << 30) marks a discarded record
  *
  * and JS gets one call per drain: onBatch(bytes, records). Drains run on the libuv loop,
- * from a timer (producers submit with BPF_RB_NO_WAKEUP) and from a uv_poll on the ring
- * map's fd (the kernel's forced wakeups when a backlog passes the high watermark).
+ * from a timer (producers submit with BPF_RB_NO_WAKEUP) and from the kernel's forced
+ * wakeups when the backlog crosses the high watermark. Those are watched edge-triggered:
+ * the ring fd sits in a private epoll set with EPOLLET, and uv_poll watches that set.
+ * (A level-triggered watch of the ring fd, which is readable whenever any byte is
+ * pending, turned the loop into a busy poll under sustained load: bench/ringbuf.mjs.)
  */
 #include "common.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -31,6 +35,7 @@ struct sonde_ring {
 	struct sonde_ring *next;
 	char *map_name;
 	int map_fd;
+	int epfd; /* private epoll set: the ring fd, EPOLLIN | EPOLLET */
 	size_t page_size;
 	uint64_t size; /* data area: max_entries, a power of two */
 	unsigned long *consumer_pos;
@@ -149,7 +154,16 @@ static void drain_to_js(struct sonde_ring *r)
 	r->in_drain = false;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) { drain_to_js(h->data); }
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct sonde_ring *r = h->data;
+	struct epoll_event ev;
+
+	/* consume the edge (EPOLLET) so the set is quiet until the next forced wakeup;
+	 * in level-triggered mode (no timer) it stays readable while data is pending */
+	epoll_wait(r->epfd, &ev, 1, 0);
+	drain_to_js(r);
+}
 static void on_timer(uv_timer_t *h) { drain_to_js(h->data); }
 static void on_close(uv_handle_t *h) { /* the ring shell is never freed: nothing to do */ }
 
@@ -164,6 +178,9 @@ void sonde_ring_destroy(struct sonde_ring *r)
 		uv_close((uv_handle_t *)&r->timer, on_close);
 		r->handles_init = false;
 	}
+	if (r->epfd >= 0)
+		close(r->epfd);
+	r->epfd = -1;
 	if (r->consumer_pos)
 		munmap(r->consumer_pos, r->page_size);
 	if (r->producer_pos)
@@ -234,7 +251,20 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		munmap(prod, page + 2 * size);
 		return NULL;
 	}
-	r = calloc(1, sizeof(*r));
+	{
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
+		int epfd = epoll_create1(EPOLL_CLOEXEC), err;
+		if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			err = errno;
+			if (epfd >= 0)
+				close(epfd);
+			munmap(cons, page);
+			munmap(prod, page + 2 * size);
+			return sonde_throw(env, "epoll_ctl", err, o->name, bpf_map__name(m), NULL);
+		}
+		r = calloc(1, sizeof(*r));
+		r->epfd = epfd;
+	}
 	r->magic = SONDE_RING_MAGIC;
 	r->owner = o;
 	r->map_name = strdup(bpf_map__name(m));
@@ -337,7 +367,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
 	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
 		return NULL;
 	if (!r->handles_init) {
-		uv_poll_init(loop, &r->poll, r->map_fd);
+		uv_poll_init(loop, &r->poll, r->epfd);
 		uv_timer_init(loop, &r->timer);
 		r->poll.data = r;
 		r->timer.data = r;
@@ -350,6 +380,13 @@ static napi_value js_start(napi_env env, napi_callback_info info)
 	napi_create_reference(env, argv[1], 1, &r->cb_ref);
 	r->max_batches = max_batches;
 	r->started = true;
+	{
+		/* edge-triggered when a timer backs it up; without a timer a missed edge would
+		 * stall the reader forever, so fall back to level-triggered (libbpf's semantics) */
+		struct epoll_event ev = {.events = EPOLLIN | (interval > 0 ? EPOLLET : 0)};
+		if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->map_fd, &ev) < 0)
+			return sonde_throw(env, "epoll_ctl", errno, r->owner->name, r->map_name, NULL);
+	}
 	if (watch && (err = uv_poll_start(&r->poll, UV_READABLE, on_poll)) < 0) {
 		r->started = false;
 		return sonde_throw(env, "uv_poll_start", -err, r->owner->name, r->map_name, NULL);
