@@ -50,35 +50,41 @@ struct {
 	__type(value, struct sonde_listen_key);
 } sonde_listen_socks SEC(".maps");
 
+/*
+ * sk is a trusted BTF pointer in tp_btf programs: fields are read with plain CO-RE-relocated
+ * loads (and BTF pointer walks), not bpf_probe_read_kernel() calls, which cost ~20-30 ns each.
+ */
 static __always_inline void read_tuple(const struct sock *sk, struct sonde_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 
-	__builtin_memset(t, 0, sizeof(*t));
 	t->family = family;
-	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (family == AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)t->saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)t->daddr, sk, __sk_common.skc_daddr);
+	t->sport = sk->__sk_common.skc_num;
+	t->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	t->_pad0 = 0;
+	if (family == AF_INET6) {
+		__builtin_memcpy(t->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, SONDE_ADDR_LEN);
+		__builtin_memcpy(t->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, SONDE_ADDR_LEN);
 	} else {
-		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memset(t->saddr, 0, sizeof(t->saddr));
+		__builtin_memset(t->daddr, 0, sizeof(t->daddr));
+		*(__u32 *)t->saddr = sk->__sk_common.skc_rcv_saddr;
+		*(__u32 *)t->daddr = sk->__sk_common.skc_daddr;
 	}
 }
 
 static __always_inline __u32 read_netns(const struct sock *sk)
 {
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return sk->__sk_common.skc_net.net->ns.inum;
 }
 
 static __always_inline __u64 read_sock_ino(const struct sock *sk)
 {
-	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+	struct socket *sock = sk->sk_socket;
 
-	if (!sock)
+	if (!sock || !sock->file)
 		return 0;
-	return BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
+	return sock->file->f_inode->i_ino;
 }
 
 static __always_inline struct tcp_event *reserve_event(__u32 type, const struct sock *sk, __u64 cookie,
@@ -137,7 +143,7 @@ static __always_inline void on_connect_end(const struct sock *sk, __u64 cookie, 
 		fill_owner(e, c);
 		e->duration_ns = now - c->start_ns;
 		if (type == TCP_EVENT_CONNECT_FAILED)
-			e->error = BPF_CORE_READ(sk, sk_err);
+			e->error = sk->sk_err;
 		sonde_submit(e, sizeof(*e));
 	}
 	if (type == TCP_EVENT_CONNECT_FAILED) {
@@ -163,7 +169,7 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 		if ((__u32)(pid_tgid >> 32) == targ_self_tgid)
 			return;
 		key.netns = read_netns(sk);
-		key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		key.port = sk->__sk_common.skc_num;
 		if (bpf_map_update_elem(&sonde_listen_socks, &cookie, &key, BPF_ANY))
 			sonde_count_lost(SONDE_LOST_TABLE_FULL);
 		l = bpf_map_lookup_elem(&sonde_listen, &key);
@@ -220,7 +226,7 @@ static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64
 	struct tcp_event *e;
 
 	key.netns = read_netns(sk);
-	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.port = sk->__sk_common.skc_num;
 	l = bpf_map_lookup_elem(&sonde_listen, &key);
 	if (!l)
 		return; /* the agent's own listener, or one opened before attach */
@@ -244,29 +250,26 @@ static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64
  * a client's bytes_acked includes its SYN (a server's child socket starts past it), and
  * either counter includes a FIN once it was acked / received. Sonde reports data bytes.
  */
-static __always_inline __u64 data_bytes_sent(const struct sock *sk, const struct sonde_conn *c, int oldstate)
+static __always_inline __u64 data_bytes_sent(const struct tcp_sock *tp, const struct sonde_conn *c, int oldstate)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u64 acked = tp->bytes_acked;
 	__u64 syn = c->role == SONDE_ROLE_CLIENT && acked > 0;
 	__u64 fin = 0;
 
 	/* in these states our FIN was queued; it was acked if nothing is outstanding */
 	if ((oldstate == SONDE_TCP_FIN_WAIT1 || oldstate == SONDE_TCP_FIN_WAIT2 || oldstate == SONDE_TCP_CLOSING ||
 	     oldstate == SONDE_TCP_LAST_ACK) &&
-	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+	    tp->snd_una == tp->write_seq)
 		fin = 1;
 	return acked >= syn + fin ? acked - syn - fin : 0;
 }
 
-static __always_inline __u64 data_bytes_received(const struct sock *sk)
+static __always_inline __u64 data_bytes_received(const struct sock *sk, const struct tcp_sock *tp)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u64 received = BPF_CORE_READ(tp, bytes_received);
-	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	__u64 received = tp->bytes_received;
 
 	/* tcp_fin() sets SOCK_DONE when the peer's FIN arrives (tcp_reset() does not) */
-	if ((flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) && received > 0)
+	if ((sk->__sk_common.skc_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) && received > 0)
 		received--;
 	return received;
 }
@@ -274,7 +277,7 @@ static __always_inline __u64 data_bytes_received(const struct sock *sk)
 static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 now, int oldstate)
 {
 	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	struct tcp_sock *tp;
 	struct tcp_event *e;
 
 	if (!c) {
@@ -289,9 +292,12 @@ static __always_inline void on_close(const struct sock *sk, __u64 cookie, __u64 
 		/* tcp_set_state(CLOSE) releases the local port before the tracepoint fires */
 		e->tuple = c->tuple;
 		e->duration_ns = now - c->start_ns;
-		e->bytes_sent = data_bytes_sent(sk, c, oldstate);
-		e->bytes_received = data_bytes_received(sk);
-		e->retransmits = BPF_CORE_READ(tp, total_retrans);
+		tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (tp) {
+			e->bytes_sent = data_bytes_sent(tp, c, oldstate);
+			e->bytes_received = data_bytes_received(sk, tp);
+			e->retransmits = tp->total_retrans;
+		}
 		sonde_submit(e, sizeof(*e));
 	}
 	bpf_map_delete_elem(&sonde_conns, &cookie);
@@ -302,7 +308,11 @@ int BPF_PROG(sonde_tcp_state, const struct sock *sk, const int oldstate, const i
 {
 	__u64 cookie, now;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	/* transitions nothing is derived from leave first: about half of a connection's */
+	if (newstate != SONDE_TCP_SYN_SENT && oldstate != SONDE_TCP_SYN_SENT && newstate != SONDE_TCP_LISTEN &&
+	    newstate != SONDE_TCP_CLOSE && !(oldstate == SONDE_TCP_SYN_RECV && newstate == SONDE_TCP_ESTABLISHED))
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	now = bpf_ktime_get_ns();
 	cookie = bpf_get_socket_cookie((void *)sk);
@@ -314,12 +324,10 @@ int BPF_PROG(sonde_tcp_state, const struct sock *sk, const int oldstate, const i
 	} else if (newstate == SONDE_TCP_LISTEN) {
 		on_listen(sk, cookie, now, 1);
 	} else if (oldstate == SONDE_TCP_LISTEN) {
-		/* LISTEN -> SYN_RECV is the clone of a child socket, not the listener */
-		if (newstate == SONDE_TCP_CLOSE)
-			on_listen(sk, cookie, now, 0);
+		on_listen(sk, cookie, now, 0); /* LISTEN -> CLOSE (LISTEN -> SYN_RECV, a child's clone, left above) */
 	} else if (oldstate == SONDE_TCP_SYN_RECV && newstate == SONDE_TCP_ESTABLISHED) {
 		on_accept(sk, cookie, now);
-	} else if (newstate == SONDE_TCP_CLOSE) {
+	} else {
 		on_close(sk, cookie, now, oldstate);
 	}
 	return 0;
@@ -334,7 +342,7 @@ int BPF_PROG(sonde_tcp_retx, const struct sock *sk)
 
 	if (!c)
 		return 0; /* untracked, or the agent's own */
-	e = reserve_event(TCP_EVENT_RETRANSMIT, sk, cookie, bpf_ktime_get_ns(), BPF_CORE_READ(sk, __sk_common.skc_state));
+	e = reserve_event(TCP_EVENT_RETRANSMIT, sk, cookie, bpf_ktime_get_ns(), sk->__sk_common.skc_state);
 	if (!e)
 		return 0;
 	fill_owner(e, c);
