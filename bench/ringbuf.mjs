@@ -26,7 +26,7 @@ spawnSync('taskset', ['-pc', '0', String(process.pid)]);
 
 const native = loadNative();
 
-async function run({ k, wakeupBytes, watchFd, intervalMs, decode = true, ringMib = RING_MIB }) {
+async function run({ k, wakeupBytes, watchFd, intervalMs, decode = true, allFields = false, ringMib = RING_MIB }) {
   const o = BpfObject.open(native, `${root}build/bpf/ringbench.bpf.o`);
   o.setMaxEntries('events', ringMib << 20);
   o.setRodata('targ_wakeup_bytes', wakeupBytes);
@@ -35,7 +35,9 @@ async function run({ k, wakeupBytes, watchFd, intervalMs, decode = true, ringMib
   const reader = o.ringReader('events', { bufferBytes: 4 << 20 });
   const view = new ProcessEventView();
   let delivered = 0, sum = 0;
-  const onEvent = (ev) => { sum += ev.pid; };
+  const onEvent = allFields
+    ? (ev) => { sum += ev.type + ev.tsNs + ev.pid + ev.ppid + ev.cgroupId + ev.exitStatus + (ev.oomKilled ? 1 : 0); }
+    : (ev) => { sum += ev.pid; };
   // the producer waits on stdin until its pid is configured, then execs dd
   const child = spawn('taskset', ['-c', '1', 'sh', '-c', 'read x; exec dd if=/dev/zero of=/dev/null bs=1 count=2000000000'], { stdio: ['pipe', 'ignore', 'ignore'] });
   await sleep(50);
@@ -63,7 +65,7 @@ async function run({ k, wakeupBytes, watchFd, intervalMs, decode = true, ringMib
   const offered = delivered + lost;
   return {
     k, delivery: watchFd ? (wakeupBytes ? `timer ${intervalMs}ms + fd (wake at ${wakeupBytes >> 10} KiB)` : 'fd, wake every record') : `timer ${intervalMs}ms only`,
-    ringMib, decode,
+    ringMib, decode: decode ? (allFields ? 'all numeric fields' : 'pid') : 'none',
     offeredPerSec: Math.round(offered / secs), deliveredPerSec: Math.round(delivered / secs),
     lostPct: offered ? +(100 * lost / offered).toFixed(3) : 0,
     consumerCpuPct: +(100 * (cpu.user + cpu.system) / 1e6 / secs).toFixed(1),
@@ -83,6 +85,7 @@ show(await run({ k: kAlt, wakeupBytes: 1 << 20, watchFd: false, intervalMs: 10 }
 show(await run({ k: kAlt, wakeupBytes: 1 << 20, watchFd: false, intervalMs: 5 }));
 show(await run({ k: kAlt, wakeupBytes: 0, watchFd: true, intervalMs: 0 }));
 show(await run({ k: kAlt, wakeupBytes: 1 << 20, watchFd: true, intervalMs: 10, decode: false }));
+show(await run({ k: kAlt, wakeupBytes: 1 << 20, watchFd: true, intervalMs: 10, allFields: true }));
 if (!QUICK) show(await run({ k: 64, wakeupBytes: 4 << 20, watchFd: true, intervalMs: 10, ringMib: 64 }));
 const lossFree = rows.filter((r) => r.lostPct === 0).reduce((a, r) => Math.max(a, r.deliveredPerSec), 0);
 console.log(`# max loss-free delivered+decoded rate: ${lossFree} events/s`);
