@@ -10,22 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
-struct sonde_obj *g_objects;
+__thread struct sonde_env *tl_env;
 
-static napi_env g_log_env;
-static napi_ref g_logger;
-static int g_log_level = LIBBPF_WARN; /* messages at or below this level reach JS */
+struct sonde_env *sonde_env_get(napi_env env)
+{
+	void *data = NULL;
+
+	if (napi_get_instance_data(env, &data) != napi_ok)
+		return NULL;
+	return data;
+}
 
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	struct sonde_env *st = tl_env; /* libbpf is only called from JS entry points, on this thread */
 	char buf[4096];
 	int n;
 	napi_value fn, argv[2], global, result;
 	napi_handle_scope scope;
 
-	if (level == LIBBPF_DEBUG && g_log_level < LIBBPF_DEBUG)
+	if (!st || (level == LIBBPF_DEBUG && st->log_level < LIBBPF_DEBUG))
 		return 0; /* the chatty level: skip formatting */
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (n <= 0)
@@ -36,18 +43,17 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 		buf[--n] = 0;
 	if (level == LIBBPF_WARN)
 		sonde_capture_libbpf_message(buf);
-	if ((int)level > g_log_level || !g_logger || !g_log_env)
+	if ((int)level > st->log_level || !st->logger || st->closing)
 		return 0;
-	/* libbpf logs only from calls made on the JS thread (all entry points are synchronous) */
-	if (napi_open_handle_scope(g_log_env, &scope) != napi_ok)
+	if (napi_open_handle_scope(st->env, &scope) != napi_ok)
 		return 0;
-	if (napi_get_reference_value(g_log_env, g_logger, &fn) == napi_ok && fn) {
-		napi_create_int32(g_log_env, level, &argv[0]);
-		napi_create_string_utf8(g_log_env, buf, n, &argv[1]);
-		napi_get_global(g_log_env, &global);
-		napi_call_function(g_log_env, global, fn, 2, argv, &result);
+	if (napi_get_reference_value(st->env, st->logger, &fn) == napi_ok && fn) {
+		napi_create_int32(st->env, level, &argv[0]);
+		napi_create_string_utf8(st->env, buf, n, &argv[1]);
+		napi_get_global(st->env, &global);
+		napi_call_function(st->env, global, fn, 2, argv, &result);
 	}
-	napi_close_handle_scope(g_log_env, scope);
+	napi_close_handle_scope(st->env, scope);
 	return 0;
 }
 
@@ -140,11 +146,13 @@ static napi_value js_init(napi_env env, napi_callback_info info)
 	if (argc < 2 || napi_typeof(env, argv[0], &t0) != napi_ok || t0 != napi_function ||
 	    napi_typeof(env, argv[1], &t1) != napi_ok || t1 != napi_function)
 		return sonde_throw_type(env, "init(errorClass, logger) needs two functions");
-	sonde_errors_init(env, argv[0]);
-	if (g_logger)
-		napi_delete_reference(env, g_logger);
-	napi_create_reference(env, argv[1], 1, &g_logger);
-	g_log_env = env;
+	struct sonde_env *st = sonde_env_get(env);
+	if (st->error_ctor)
+		napi_delete_reference(env, st->error_ctor);
+	napi_create_reference(env, argv[0], 1, &st->error_ctor);
+	if (st->logger)
+		napi_delete_reference(env, st->logger);
+	napi_create_reference(env, argv[1], 1, &st->logger);
 	return sonde_undefined(env);
 }
 
@@ -160,7 +168,7 @@ static napi_value js_set_log_level(napi_env env, napi_callback_info info)
 		return argc < 1 ? sonde_throw_type(env, "level must be an integer in [0, 2^32)") : NULL;
 	if (level > LIBBPF_DEBUG)
 		return sonde_throw_type(env, "level must be 0 (warn), 1 (info) or 2 (debug)");
-	g_log_level = level;
+	sonde_env_get(env)->log_level = level;
 	return sonde_undefined(env);
 }
 
@@ -261,27 +269,31 @@ static napi_value js_set_memlock(napi_env env, napi_callback_info info)
 /* On environment teardown destroy every object, link and reader: nothing stays attached. */
 static void cleanup_hook(void *arg)
 {
-	struct sonde_obj *o, *next;
+	struct sonde_env *st = arg;
+	struct sonde_obj *o;
 
-	g_logger = NULL; /* no calls into JS from here on */
-	g_log_env = NULL;
-	for (o = g_objects; o; o = next) {
-		next = o->next;
+	st->closing = true; /* no calls into JS from here on */
+	for (o = st->objects; o; o = o->next)
 		sonde_object_destroy(o);
-	}
-	sonde_errors_reset();
+	if (tl_env == st)
+		tl_env = NULL;
+	/* st and the object shells stay allocated: externals may still be finalized later */
 }
+
+static void set_print(void) { libbpf_set_print(print_fn); }
 
 NAPI_MODULE_INIT()
 {
-	static bool once;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct sonde_env *st = calloc(1, sizeof(*st));
 
 	/* libbpf_set_print is process-global and not thread-safe: set it once */
-	if (!once) {
-		libbpf_set_print(print_fn);
-		once = true;
-	}
-	napi_add_env_cleanup_hook(env, cleanup_hook, NULL);
+	pthread_once(&once, set_print);
+	st->env = env;
+	st->log_level = LIBBPF_WARN;
+	tl_env = st;
+	napi_set_instance_data(env, st, NULL, NULL);
+	napi_add_env_cleanup_hook(env, cleanup_hook, st);
 	sonde_export(env, exports, "init", js_init);
 	sonde_export(env, exports, "setLogLevel", js_set_log_level);
 	sonde_export(env, exports, "libbpfVersion", js_libbpf_version);

@@ -40,16 +40,30 @@ struct sonde_link {
 	struct sonde_link *next; /* in owner->links */
 };
 
+/*
+ * Per-environment state. Node runs each environment (main thread, every worker) on its own
+ * thread, so the current one is also kept thread-local for libbpf's print callback, which
+ * gets no context argument.
+ */
+struct sonde_env {
+	napi_env env;
+	napi_ref error_ctor; /* the JS class errors are thrown as (init) */
+	napi_ref logger;     /* (level, message) => void (init) */
+	int log_level;       /* libbpf_print_level forwarded to JS */
+	bool closing;        /* environment teardown: no calls into JS */
+	struct sonde_obj *objects;
+};
+
 /* addon.c */
-extern struct sonde_obj *g_objects;
+struct sonde_env *sonde_env_get(napi_env env);
+extern __thread struct sonde_env *tl_env;
 napi_status sonde_export(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
 /* errors.c: throw the JS error class received at init */
 napi_value sonde_throw(napi_env env, const char *op, int err, const char *object, const char *program,
 		       const char *verifier_log);
 napi_value sonde_throw_type(napi_env env, const char *msg);
-void sonde_errors_init(napi_env env, napi_value ctor);
-void sonde_errors_reset(void);
+
 
 /* argument helpers: return false after throwing a TypeError */
 bool sonde_arg_string(napi_env env, napi_value v, const char *what, char **out);

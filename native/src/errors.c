@@ -5,16 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static napi_ref g_error_ctor;
-
-void sonde_errors_init(napi_env env, napi_value ctor)
-{
-	if (g_error_ctor)
-		napi_delete_reference(env, g_error_ctor);
-	napi_create_reference(env, ctor, 1, &g_error_ctor);
-}
-
-void sonde_errors_reset(void) { g_error_ctor = NULL; }
 
 static const char *libbpf_code(int e)
 {
@@ -66,7 +56,9 @@ napi_value sonde_throw(napi_env env, const char *op, int err, const char *object
 		 program ? "/" : "", program ? program : "", detail, code);
 
 	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &argv[0]);
-	if (g_error_ctor && napi_get_reference_value(env, g_error_ctor, &ctor) == napi_ok && ctor) {
+	struct sonde_env *st = sonde_env_get(env);
+
+	if (st && st->error_ctor && napi_get_reference_value(env, st->error_ctor, &ctor) == napi_ok && ctor) {
 		if (napi_new_instance(env, ctor, 1, argv, &error) != napi_ok)
 			return NULL; /* the constructor threw: that exception is pending */
 	} else {

@@ -184,8 +184,11 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		goto fail_args;
 	}
 	o->name = strdup(bpf_object__name(o->obj));
-	o->next = g_objects;
-	g_objects = o;
+	{
+		struct sonde_env *st = sonde_env_get(env);
+		o->next = st->objects;
+		st->objects = o;
+	}
 	free(path);
 	free(name);
 	free(btf_path);
@@ -484,8 +487,8 @@ static napi_value js_reuse_map(napi_env env, napi_callback_info info)
 }
 
 /* libbpf names the failing program in a warning; remember it during load */
-static char g_failed_prog[128];
-static bool g_capture;
+static __thread char g_failed_prog[128];
+static __thread bool g_capture;
 
 void sonde_capture_libbpf_message(const char *msg)
 {

@@ -4,10 +4,13 @@
 import { describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { loadNative } from '../../src/native/load.js';
 import { BpfObject } from '../../src/native/bpf-object.js';
-import { NotSupportedError, VerifierError } from '../../src/native/errors.js';
+import { BpfError, NotSupportedError, VerifierError } from '../../src/native/errors.js';
 import { decodeProcessBatch, ProcessEventType } from '../../src/receivers/ebpf/probes/process/decode.js';
+import { decodeTcpBatch, TcpEventType } from '../../src/receivers/ebpf/probes/tcp/decode.js';
 import { bpfObjectPath, distModule } from '../helpers/paths.js';
 import { e2eSkipReason, startChild, waitFor } from '../helpers/e2e.js';
 
@@ -73,6 +76,85 @@ void describe('BPF object lifecycle (e2e, root)', { skip }, () => {
     await waitFor(() => progIds.every((id) => !bpftoolIds('prog').has(id)), 15_000);
     const progs = bpftoolIds('prog');
     for (const id of progIds) assert.ok(!progs.has(id), `program ${id} still loaded`);
+  });
+
+  void test('a worker that exits takes its programs with it (environment cleanup hook)', async () => {
+    // the process lives on, so only the addon's cleanup hook can release the worker's objects
+    const code = `
+const { parentPort } = require('node:worker_threads');
+(async () => {
+  const { loadNative } = await import('${distModule('native/load.js')}');
+  const { BpfObject } = await import('${distModule('native/bpf-object.js')}');
+  const o = BpfObject.open(loadNative(), '${bpfObjectPath('process')}');
+  o.load();
+  const links = o.attachAll().map((l) => l.id);
+  parentPort.postMessage({ links, progs: o.programs().map((p) => p.id) });
+  setInterval(() => {}, 1000); // stay alive until terminate()
+})();`;
+    const w = new Worker(code, { eval: true });
+    const ids = await new Promise<{ links: number[]; progs: number[] }>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.ok(ids.links.length === 4 && ids.links.every((id) => bpftoolIds('link').has(id)));
+    await w.terminate();
+    await waitFor(() => ids.progs.every((id) => !bpftoolIds('prog').has(id)), 15_000);
+    const links = bpftoolIds('link');
+    for (const id of ids.links) assert.ok(!links.has(id), `link ${id} still attached after the worker ended`);
+    const progs = bpftoolIds('prog');
+    for (const id of ids.progs) assert.ok(!progs.has(id), `program ${id} still loaded after the worker ended`);
+    // the main environment's addon state is intact
+    const o = BpfObject.open(loadNative(), bpfObjectPath('process'));
+    assert.throws(() => o.attach('sonde_exec'), BpfError);
+    o.destroy();
+  });
+
+  void test('cgroup_skb attach by cgroup path; its socket cookies are the connection-table keys', { skip: existsSync('/sys/fs/cgroup/unified/cgroup.procs') || existsSync('/sys/fs/cgroup/cgroup.procs') ? undefined : 'no cgroup v2 hierarchy' }, async () => {
+    const cg2 = existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup';
+    const dir = `${cg2}/sonde-test-${process.pid}`;
+    mkdirSync(dir);
+    const native = loadNative();
+    const cg = BpfObject.open(native, bpfObjectPath('test_cgroup_count'));
+    const tcp = BpfObject.open(native, bpfObjectPath('tcp'));
+    try {
+      cg.load();
+      const link = cg.attachCgroup('sonde_test_egress', dir);
+      assert.ok(link.id > 0);
+      tcp.setRodata('targ_self_tgid', process.pid);
+      tcp.load();
+      tcp.attachAll();
+      // a client inside the cgroup connects to a listener outside it and sends 5000 bytes
+      const srv = startChild('python3', ['-c', 'import socket,sys\nl=socket.socket(); l.bind(("127.0.0.1",0)); l.listen(); print(l.getsockname()[1], flush=True)\nc,_=l.accept()\nwhile c.recv(65536): pass']);
+      const port = Number(await srv.line());
+      const cli = startChild('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec python3 -c 'import socket; s=socket.create_connection(("127.0.0.1", ${port})); s.sendall(b"x"*5000); s.close()'`]);
+      await cli.exited;
+      await srv.exited;
+      let cookie: bigint | undefined;
+      const reader = tcp.ringReader('events', { bufferBytes: 65536 });
+      await waitFor(() => {
+        reader.drain((buf, _n, bytes) => {
+          decodeTcpBatch(buf, bytes, (e) => { if (e.type === TcpEventType.CONNECT && e.pid === cli.pid) cookie = e.cookie; });
+        });
+        return cookie !== undefined;
+      });
+      assert.ok(cookie !== undefined, 'CONNECT from the cgroup seen by the tcp probe');
+      const pk = cg.map('packets');
+      assert.ok(pk.perCpu);
+      const perCpu = pk.lookup(Buffer.alloc(4))!;
+      assert.equal(perCpu.length, 8 * native.numPossibleCpus());
+      assert.ok(pk.sumPerCpuU64()[0] >= 3n, 'SYN, data and FIN left the cgroup');
+      const all = cg.map('bytes_by_cookie').entries();
+      const cookies = Array.from({ length: all.count }, (_, i) => all.keys.readBigUInt64LE(i * 8));
+      const i = cookies.indexOf(cookie);
+      assert.ok(i >= 0, 'the cgroup_skb program saw the same socket cookie');
+      assert.ok(all.values.readBigUInt64LE(i * 8) >= 5000n);
+      link.destroy();
+      assert.equal(link.id, 0);
+    } finally {
+      tcp.destroy();
+      cg.destroy();
+      rmdirSync(dir);
+    }
   });
 
   void test('non-root: PermissionError with a remedy', () => {
