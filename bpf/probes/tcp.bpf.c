@@ -159,35 +159,36 @@ static __always_inline void on_connect_end(const struct sock *sk, __u64 cookie, 
 static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64 now, int open)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
 	struct sonde_listen_key key = {};
 	struct sonde_listener *l, nl = {};
+	struct sonde_listen_key *k;
 	struct tcp_event *e;
 
-	struct sonde_listen_key *k;
-
 	if (open) {
-		if ((__u32)(pid_tgid >> 32) == targ_self_tgid)
-			return;
+		/* the agent's own listeners are recorded too (so their accepts can be dropped), not reported */
 		key.netns = read_netns(sk);
 		key.port = sk->__sk_common.skc_num;
 		if (bpf_map_update_elem(&sonde_listen_socks, &cookie, &key, BPF_ANY))
 			sonde_count_lost(SONDE_LOST_TABLE_FULL);
 		l = bpf_map_lookup_elem(&sonde_listen, &key);
 		if (l) {
-			l->pid = pid_tgid >> 32;
+			l->pid = tgid;
 			l->cgroup_id = bpf_get_current_cgroup_id();
 			__sync_fetch_and_add(&l->count, 1);
 		} else {
-			nl.pid = pid_tgid >> 32;
+			nl.pid = tgid;
 			nl.cgroup_id = bpf_get_current_cgroup_id();
 			nl.count = 1;
 			if (bpf_map_update_elem(&sonde_listen, &key, &nl, BPF_ANY))
 				sonde_count_lost(SONDE_LOST_TABLE_FULL);
 		}
+		if (tgid == targ_self_tgid)
+			return;
 		e = reserve_event(TCP_EVENT_LISTEN_OPEN, sk, cookie, now, SONDE_TCP_LISTEN);
 		if (!e)
 			return;
-		e->pid = pid_tgid >> 32;
+		e->pid = tgid;
 		e->cgroup_id = bpf_get_current_cgroup_id();
 		e->role = SONDE_ROLE_SERVER;
 		sonde_submit(e, sizeof(*e));
@@ -196,20 +197,22 @@ static __always_inline void on_listen(const struct sock *sk, __u64 cookie, __u64
 	/* the port may be gone (listen(0) sockets release it in tcp_set_state): use the recorded key */
 	k = bpf_map_lookup_elem(&sonde_listen_socks, &cookie);
 	if (!k)
-		return; /* the agent's own, or listening since before attach */
+		return; /* listening since before attach */
 	key = *k;
 	bpf_map_delete_elem(&sonde_listen_socks, &cookie);
 	l = bpf_map_lookup_elem(&sonde_listen, &key);
 	if (!l)
 		return;
-	e = reserve_event(TCP_EVENT_LISTEN_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
-	if (e) {
-		e->tuple.sport = key.port;
-		/* the closing process, when it is in process context; else the last listener */
-		e->pid = l->pid;
-		e->cgroup_id = l->cgroup_id;
-		e->role = SONDE_ROLE_SERVER;
-		sonde_submit(e, sizeof(*e));
+	if (l->pid != targ_self_tgid) {
+		e = reserve_event(TCP_EVENT_LISTEN_CLOSE, sk, cookie, now, SONDE_TCP_CLOSE);
+		if (e) {
+			e->tuple.sport = key.port;
+			/* the closing process, when it is in process context; else the last listener */
+			e->pid = l->pid;
+			e->cgroup_id = l->cgroup_id;
+			e->role = SONDE_ROLE_SERVER;
+			sonde_submit(e, sizeof(*e));
+		}
 	}
 	/* listen()/close() run in process context and rarely race; no fetch-and-add needed */
 	if (l->count <= 1)
@@ -228,12 +231,16 @@ static __always_inline void on_accept(const struct sock *sk, __u64 cookie, __u64
 	key.netns = read_netns(sk);
 	key.port = sk->__sk_common.skc_num;
 	l = bpf_map_lookup_elem(&sonde_listen, &key);
-	if (!l)
-		return; /* the agent's own listener, or one opened before attach */
+	if (l && l->pid == targ_self_tgid)
+		return; /* the agent's own listener */
 	c.start_ns = now;
-	c.cgroup_id = l->cgroup_id;
 	read_tuple(sk, &c.tuple);
-	c.pid = l->pid;
+	if (l) {
+		c.pid = l->pid;
+		c.cgroup_id = l->cgroup_id;
+	}
+	/* else: listening since before attach; pid 0 = unknown, user space resolves the port
+	 * through /proc (or pre-fills sonde_listen at start) */
 	c.netns = key.netns;
 	c.role = SONDE_ROLE_SERVER;
 	if (bpf_map_update_elem(&sonde_conns, &cookie, &c, BPF_ANY))

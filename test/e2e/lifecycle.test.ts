@@ -39,7 +39,7 @@ console.log(JSON.stringify(out));
 process.exit(0); // no destroy(): the kernel must still drop everything
 `;
 
-void describe('BPF object lifecycle (e2e, root)', { skip }, () => {
+void describe('BPF object lifecycle (e2e, root)', { skip, timeout: 180_000 }, () => {
   void test('after the process exits, none of its programs or links remain', async () => {
     const child = startChild(process.execPath, ['--input-type=module', '-e', LOAD_AND_EXIT]);
     const out = JSON.parse(await child.line()) as { progs: { id: number; name: string }[]; links: number[] };

@@ -13,7 +13,7 @@ import { e2eSkipReason, startChild, waitFor } from '../helpers/e2e.js';
 const skip = e2eSkipReason();
 if (skip) console.log(`# SKIP process e2e: ${skip}`);
 
-void describe('process probe (e2e, root)', { skip }, () => {
+void describe('process probe (e2e, root)', { skip, timeout: 120_000 }, () => {
   let obj: BpfObject;
   let reader: RingReader;
   const events: ProcessEvent[] = [];

@@ -51,7 +51,7 @@ async function freePort(host: string): Promise<number> {
   return port;
 }
 
-void describe('tcp probe (e2e, root)', { skip }, () => {
+void describe('tcp probe (e2e, root)', { skip, timeout: 180_000 }, () => {
   let obj: BpfObject;
   let reader: RingReader;
   const events: TcpEvent[] = [];
@@ -167,6 +167,45 @@ void describe('tcp probe (e2e, root)', { skip }, () => {
     assert.equal(of((e) => e.pid === process.pid).length, 0);
     // the child's side is still seen
     assert.equal(of((e) => e.type === TcpEventType.ACCEPT && e.sport === port).length, 1);
+
+    // and the other way round: the agent's own listener, a child connecting to it
+    const own = net.createServer((sock) => { sock.on('data', () => sock.end()); sock.on('error', () => {}); });
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', r));
+    const ownPort = (own.address() as net.AddressInfo).port;
+    const cli = startChild(process.execPath, ['--input-type=module', '-e', CLIENT, '127.0.0.1', String(ownPort), '1', '1', '0', '10']);
+    await cli.exited;
+    await new Promise<void>((r) => own.close(() => r()));
+    await waitFor(() => of((e) => e.type === TcpEventType.CLOSE && e.pid === cli.pid).length === 1);
+    assert.equal(of((e) => e.type === TcpEventType.CONNECT && e.pid === cli.pid && e.dport === ownPort).length, 1);
+    assert.equal(of((e) => e.sport === ownPort).length, 0, 'no listen/accept/close events for the agent\'s own listener');
+  });
+
+  void test('a listener that predates attach: accepts reported with pid 0 (unknown owner)', async () => {
+    const srv = startChild(process.execPath, ['--input-type=module', '-e', SERVER, '10', '10', '127.0.0.1']);
+    const port = Number(await srv.line());
+    const late = BpfObject.open(loadNative(), bpfObjectPath('tcp'));
+    try {
+      late.setRodata('targ_self_tgid', process.pid);
+      late.load();
+      late.attachAll();
+      const r = late.ringReader();
+      const cli = startChild(process.execPath, ['--input-type=module', '-e', CLIENT, '127.0.0.1', String(port), '1', '1', '0', '10']);
+      await cli.exited;
+      const evs: TcpEvent[] = [];
+      const drainLate = () => { r.drain((buf, _n, bytes) => { decodeTcpBatch(buf, bytes, (e) => { if (e.sport === port || e.dport === port) evs.push(e.toJSON()); }); }); };
+      await waitFor(() => { drainLate(); return evs.filter((e) => e.type === TcpEventType.CLOSE).length === 2; });
+      const acc = evs.filter((e) => e.type === TcpEventType.ACCEPT);
+      assert.equal(acc.length, 1);
+      assert.equal(acc[0].pid, 0);
+      const serverClose = evs.find((e) => e.type === TcpEventType.CLOSE && e.role === ConnRole.SERVER);
+      assert.equal(serverClose?.bytesReceived, 10);
+      srv.proc.stdin!.write('x');
+      await srv.exited;
+      drainLate();
+      assert.equal(evs.filter((e) => e.type === TcpEventType.LISTEN_CLOSE).length, 0, 'its open was not seen, so neither is its close');
+    } finally {
+      late.destroy();
+    }
   });
 
   void test('connect timeout into a namespace that drops SYNs', async () => {
