@@ -17,7 +17,7 @@ STAMP="$OUT/.stamp-$VERSION"
 
 if [ -f "$STAMP" ] && [ -f "$OUT/lib/libbpf.a" ]; then exit 0; fi
 
-command -v cargo >/dev/null 2>&1 || { echo "build-libbpf: cargo is needed to fetch libbpf $VERSION from crates.io (apt: cargo)" >&2; exit 1; }
+command -v cargo >/dev/null 2>&1 || { echo "build-libbpf: cargo is needed to fetch libbpf $VERSION from crates.io (Rust ≥ 1.68 from rustup; Debian 12's cargo is too old)" >&2; exit 1; }
 cargo fetch --locked --manifest-path "$MANIFEST" >&2
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 CRATE=$(ls "$CARGO_HOME"/registry/cache/*/"libbpf-sys-$VERSION.crate" 2>/dev/null | head -n1)
