@@ -29,13 +29,6 @@ function helper(push: PushFn, queue: Partial<QueueConfig> = {}, retry: Partial<R
   return { h, telemetry, dropped, sent };
 }
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('Backoff', () => {
   test('grows by the multiplier up to max_interval, each wait jittered within ±randomization_factor', () => {
