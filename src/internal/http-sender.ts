@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { checkServerIdentity } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { RetryableError } from '../consumer/errors.js';
@@ -55,7 +56,7 @@ export class HttpSender {
         cert: await read('cert_file', tls.cert_file),
         key: await read('key_file', tls.key_file),
         rejectUnauthorized: !tls.insecure_skip_verify,
-        ...(tls.server_name_override ? { servername: tls.server_name_override, checkServerIdentity: (_h: string, cert: import('node:tls').PeerCertificate) => checkServerIdentity(tls.server_name_override, cert) } : {}),
+        ...(tls.server_name_override ? { servername: tls.server_name_override, checkServerIdentity: (_h: string, cert: PeerCertificate) => checkServerIdentity(tls.server_name_override, cert) } : {}),
       });
     } else {
       this.#agent = new HttpAgent({ keepAlive: true, maxSockets: this.#opts.maxSockets });

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { checkServerIdentity } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
 // The official client constructor (a unary Export client that passes bytes through untouched). Its
@@ -30,7 +31,7 @@ const MAX_RECONNECT_BACKOFF_MS = 5000;
 /** Builds grpc-js channel credentials from the `tls` section (files are read by the caller). */
 export function channelCredentials(insecure: boolean, tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; skipVerify: boolean; serverName: string }): ChannelCredentials {
   if (insecure) return grpcCredentials.createInsecure();
-  const verify: { rejectUnauthorized?: boolean; checkServerIdentity?: (host: string, cert: import('node:tls').PeerCertificate) => Error | undefined } = {};
+  const verify: { rejectUnauthorized?: boolean; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } = {};
   if (tls.skipVerify) {
     verify.rejectUnauthorized = false;
     verify.checkServerIdentity = () => undefined;
