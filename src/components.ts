@@ -3,6 +3,7 @@ import { fileExporterFactory } from './exporters/file/factory.js';
 import { otlpExporterFactory } from './exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from './exporters/otlphttp/factory.js';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
+import { prometheusRemoteWriteExporterFactory } from './exporters/prometheusremotewrite/factory.js';
 import { batchProcessorFactory } from './processors/batch/factory.js';
 import { nodeReceiverFactory } from './receivers/node/factory.js';
 import type { Components } from './service/registry.js';
@@ -13,7 +14,7 @@ export function builtinComponents(): Components {
   return defineComponents({
     receivers: [nodeReceiverFactory],
     processors: [batchProcessorFactory],
-    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory],
+    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory, prometheusRemoteWriteExporterFactory],
     extensions: [],
   });
 }

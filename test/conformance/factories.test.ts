@@ -35,10 +35,12 @@ const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   // shutdown does not wait out a backoff.
   'exporter/otlp': { endpoint: '127.0.0.1:1', tls: { insecure: true }, timeout: '1s', retry_on_failure: { enabled: false } },
   'exporter/otlphttp': { endpoint: 'http://127.0.0.1:1', timeout: '1s', retry_on_failure: { enabled: false } },
+  // endpoint is required (no sensible default, as in the Collector).
+  'exporter/prometheusremotewrite': { endpoint: 'http://127.0.0.1:1/api/v1/write', timeout: '1s', retry_on_failure: { enabled: false } },
 };
 
 /** Factories whose default config alone must already be complete. */
-const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'] };
+const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'], 'exporter/prometheusremotewrite': ['endpoint'] };
 
 function key(f: Factory): string {
   return `${f.kind}/${f.type}`;
