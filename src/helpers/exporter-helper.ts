@@ -16,6 +16,7 @@
  * lane, so requests of one partition (e.g. one remote-write series shard) are sent one at a time, in
  * order, and a retry holds back the rest of its lane. Otherwise all consumers share one lane.
  */
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import type { Signal } from '../component/component.js';
 import type { Settings } from '../component/factory.js';
@@ -206,6 +207,7 @@ export class ExporterHelper {
     this.id = set.id.toString();
     this.signal = opts.signal;
     this.tel = new ExporterTelemetry(set, opts.signal);
+    setMaxListeners(0, this.#hard.signal); // one listener per in-flight attempt and per backoff sleep
     const lanes = opts.ordered ? opts.queue.num_consumers : 1;
     this.#lanes = Array.from({ length: lanes }, () => new Deque<Entry>());
     this.#laneItems = new Array<number>(lanes).fill(0);

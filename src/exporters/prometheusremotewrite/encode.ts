@@ -300,7 +300,9 @@ export class RemoteWriteEncoder {
         }
       }
       if (info.targetInfo && latestMs >= 0) {
-        this.#series(withLabel(sortedFlat(info.targetInfo), '__name__', 'target_info'), 1, latestMs);
+        const labels = new Map(info.targetInfo);
+        for (const [k, v] of this.#external) if (!labels.has(k)) labels.set(k, v);
+        this.#series(withLabel(sortedFlat(labels), '__name__', 'target_info'), 1, latestMs);
         total++;
       }
     }
