@@ -1,3 +1,4 @@
+import { clickhouseExporterFactory } from './exporters/clickhouse/factory.js';
 import { debugExporterFactory } from './exporters/debug/factory.js';
 import { fileExporterFactory } from './exporters/file/factory.js';
 import { otlpExporterFactory } from './exporters/otlp/factory.js';
@@ -14,7 +15,7 @@ export function builtinComponents(): Components {
   return defineComponents({
     receivers: [nodeReceiverFactory],
     processors: [batchProcessorFactory],
-    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory, prometheusRemoteWriteExporterFactory],
+    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory, prometheusRemoteWriteExporterFactory, clickhouseExporterFactory],
     extensions: [],
   });
 }

@@ -36,6 +36,7 @@ const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   'exporter/otlp': { endpoint: '127.0.0.1:1', tls: { insecure: true }, timeout: '1s', retry_on_failure: { enabled: false } },
   'exporter/otlphttp': { endpoint: 'http://127.0.0.1:1', timeout: '1s', retry_on_failure: { enabled: false } },
   // endpoint is required (no sensible default, as in the Collector).
+  'exporter/clickhouse': { endpoint: 'http://127.0.0.1:1', timeout: '1s', retry_on_failure: { enabled: false } },
   'exporter/prometheusremotewrite': { endpoint: 'http://127.0.0.1:1/api/v1/write', timeout: '1s', retry_on_failure: { enabled: false } },
 };
 
