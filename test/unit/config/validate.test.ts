@@ -55,3 +55,16 @@ test('${env:VAR:-default} expands, and a whole-value reference is re-typed', asy
   assert.equal(loaded.warnings.length, 1);
   assert.match(loaded.warnings[0].message, /MISSING is not set/);
 });
+
+test('the remote backends shown commented out in otel-config.yaml validate once uncommented', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const text = readFileSync(join(root, 'otel-config.yaml'), 'utf8')
+    .replace(/^ {2}# (otlp|prometheusremotewrite|clickhouse):/gm, '  $1:')
+    .replace(/^ {2}# {3}/gm, '    ');
+  for (const t of ['otlp', 'prometheusremotewrite', 'clickhouse']) assert.match(text, new RegExp(`^  ${t}:`, 'm'));
+  const file = join(mkdtempSync(join(tmpdir(), 'sonde-cfg-')), 'uncommented.yaml');
+  writeFileSync(file, text);
+  const r = await validate(file, { OTLP_TOKEN: 't' });
+  assert.equal(r.code, 0, r.err);
+});
