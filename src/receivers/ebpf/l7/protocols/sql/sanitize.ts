@@ -119,7 +119,7 @@ function scanSql(sql: string, d: SqlDialect, keepLiterals: boolean): Result {
   let i = 0;
 
   const emit = (kind: Tok, text: string): void => {
-    if (space && out.length > 0) out += ' ';
+    if (space && out.length > 0 && !(kind === Tok.Punct && (text === ';' || text === ',' || text === ')'))) out += ' ';
     space = false;
     out += text;
     prevKind = kind;

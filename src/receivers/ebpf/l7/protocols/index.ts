@@ -1,0 +1,10 @@
+import type { ProtocolParser } from '../types.js';
+import { postgresqlParser } from './postgresql/postgresql.js';
+
+/**
+ * Every protocol parser, in detection order (coroot's order for these: HTTP → Postgres → Redis →
+ * Memcached → MySQL). One line per parser; each module exports its ProtocolParser.
+ */
+export const protocolParsers: readonly ProtocolParser[] = [
+  postgresqlParser,
+];
