@@ -279,8 +279,8 @@ function myTerminators(b: Buffer): { packets: number; terms: number } {
 const myScenarios: Scenario[] = [
   {
     protocol: 'mysql', name: 'mariadb-cli', capture: null,
-    description: 'mariadb 10.11 CLI (--force) over TCP reading statements from stdin: the client\'s own "select @@version_comment", DDL, '
-      + 'INSERT with literals, SELECT with an IN list, a syntax error (1064/42000), an unknown table (1146/42S02), USE (COM_INIT_DB), a sqlcommenter '
+    description: 'mariadb 10.11 CLI (--force) over TCP reading statements from stdin: DDL, '
+      + 'INSERT with literals, SELECT with an IN list, a syntax error (1064/42000), an unknown table (1146/42S02), USE (COM_INIT_DB; the CLI then asks SELECT DATABASE()), a sqlcommenter '
       + 'traceparent, multi-statement text, UPDATE, DELETE, then COM_QUIT.',
     async run(port, { maria }) {
       await mariadbRun(port, maria, `CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2));
@@ -349,7 +349,7 @@ SELECT 1; SELECT 2;
     protocol: 'mysql', name: 'big-result-captured', capture: 256,
     description: 'mariadb CLI: SELECT of 20000 rows of 100 bytes (the SEQUENCE engine) then SELECT 1, chunks cut to 256 bytes like the BPF capture.',
     async run(port, { maria }) {
-      await mariadbRun(port, maria, "SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000;\nSELECT 1;\n");
+      await mariadbRun(port, maria, "SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000;\nSELECT 1;\n", maria.database);
     },
   },
 ];

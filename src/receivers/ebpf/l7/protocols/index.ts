@@ -1,4 +1,5 @@
 import type { ProtocolParser } from '../types.js';
+import { mysqlParser } from './mysql/mysql.js';
 import { postgresqlParser } from './postgresql/postgresql.js';
 
 /**
@@ -7,4 +8,5 @@ import { postgresqlParser } from './postgresql/postgresql.js';
  */
 export const protocolParsers: readonly ProtocolParser[] = [
   postgresqlParser,
+  mysqlParser,
 ];
