@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RecordingProxy } from './l7-fixtures.js';
+import { RespReader } from '../../src/receivers/ebpf/l7/protocols/redis/resp.js';
 import type { Fixture } from './l7-fixtures.js';
 import type { PostgresPeer } from '../peers/postgres.js';
 import type { MariadbPeer } from '../peers/mariadb.js';
@@ -373,6 +374,13 @@ async function redisCli(port: number, args: string[], input: string): Promise<vo
 
 const respCmd = (...args: string[]): string => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 const respLines = (b: Buffer): number => b.toString('latin1').split('\r\n').length - 1;
+/** At least `n` complete top-level replies (pushes and attributes not counted) are in `b`. */
+function respComplete(b: Buffer, n: number): boolean {
+  let count = 0;
+  const r = new RespReader({ value: (v) => { if (v.type !== 62) count++; }, lost: () => undefined }, false);
+  r.feed(b, b.length, 0);
+  return count >= n;
+}
 
 const redisScenarios: Scenario[] = [
   {
@@ -389,10 +397,17 @@ const redisScenarios: Scenario[] = [
   {
     protocol: 'redis', name: 'redis-cli-resp3', capture: 4096,
     description: 'redis-cli -3 (HELLO 3 first): HGETALL (map), SMEMBERS (set), ZSCORE (double), GET miss (null), CLIENT TRACKING ON + GET + SET '
-      + '(an invalidation push before the +OK), DEBUG PROTOCOL attrib/bignum/true/verbatim (attribute, big number, boolean, verbatim string; the server runs with --enable-debug-command yes).',
+      + '(an invalidation push before the +OK), then (redis-cli 7.0 stops at types it cannot print) a raw RESP3 client: HELLO 3, DEBUG PROTOCOL bignum/true/false/verbatim/double/map/set/null/attrib (an attribute before the reply)/push (a push, then the reply), PING (the server runs with --enable-debug-command yes).',
     async run(port) {
       await redisCli(port, ['-3'], ['HSET h3 f v', 'HGETALL h3', 'SADD s3 a', 'SMEMBERS s3', 'ZADD z3 2.5 m', 'ZSCORE z3 m', 'GET nothing',
-        'CLIENT TRACKING ON', 'GET tk', 'SET tk 1', 'DEBUG PROTOCOL attrib', 'DEBUG PROTOCOL bignum', 'DEBUG PROTOCOL true', 'DEBUG PROTOCOL verbatim', 'PING', ''].join('\n'));
+        'CLIENT TRACKING ON', 'GET tk', 'SET tk 1', ''].join('\n'));
+      // redis-cli 7.0 stops at the types it does not print: a raw RESP3 client for those
+      const c = await Raw.open(port);
+      const ask = async (...args: string[]): Promise<void> => { c.send(respCmd(...args)); await c.until((b) => respComplete(b, 1)); };
+      await ask('HELLO', '3');
+      for (const t of ['bignum', 'true', 'false', 'verbatim', 'double', 'map', 'set', 'null', 'attrib', 'push']) await ask('DEBUG', 'PROTOCOL', t);
+      await ask('PING');
+      await c.end();
     },
   },
   {

@@ -1,6 +1,7 @@
 import type { ProtocolParser } from '../types.js';
 import { mysqlParser } from './mysql/mysql.js';
 import { postgresqlParser } from './postgresql/postgresql.js';
+import { redisParser } from './redis/redis.js';
 
 /**
  * Every protocol parser, in detection order (coroot's order for these: HTTP → Postgres → Redis →
@@ -8,5 +9,6 @@ import { postgresqlParser } from './postgresql/postgresql.js';
  */
 export const protocolParsers: readonly ProtocolParser[] = [
   postgresqlParser,
+  redisParser,
   mysqlParser,
 ];
