@@ -1,4 +1,5 @@
 import type { ProtocolParser } from '../types.js';
+import { memcachedParser } from './memcached/memcached.js';
 import { mysqlParser } from './mysql/mysql.js';
 import { postgresqlParser } from './postgresql/postgresql.js';
 import { redisParser } from './redis/redis.js';
@@ -10,5 +11,6 @@ import { redisParser } from './redis/redis.js';
 export const protocolParsers: readonly ProtocolParser[] = [
   postgresqlParser,
   redisParser,
+  memcachedParser,
   mysqlParser,
 ];
