@@ -69,7 +69,7 @@ export function loadFixture(protocol: string, scenario: string): Fixture {
 }
 
 export function listFixtures(protocol: string): string[] {
-  return readdirSync(join(FIXTURE_DIR, protocol)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(join(FIXTURE_DIR, protocol)).filter((f) => f.endsWith('.json') && !f.endsWith('.records.json')).map((f) => f.slice(0, -5)).sort();
 }
 
 /** Fuzzer seeds: every connection of every fixture of a protocol. */

@@ -29,7 +29,7 @@ test('comments dropped, whitespace collapsed, sqlcommenter traceparent extracted
   assert.equal(r.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
   assert.equal(r.tracestate, 'congo=t61rcWkgMzE');
   assert.equal(pg('/* a /* nested */ still */ SELECT 1').text, 'SELECT ?');
-  assert.equal(my('SELECT 1 # mysql comment\n, 2').text, 'SELECT ? , ?');
+  assert.equal(my('SELECT 1 # mysql comment\n, 2').text, 'SELECT ?, ?');
   assert.equal(pg("SELECT 1 /*traceparent='bogus'*/").traceparent, undefined);
 });
 

@@ -34,7 +34,7 @@ export class FramedReader {
   readonly #p: FrameProtocol;
   readonly #maxKeep: number;
   #state = State.Header;
-  readonly #hdr = new Uint8Array(16);
+  readonly #hdr = new Uint8Array(32);
   #hdrLen = 0;
   #keepBuf: Uint8Array | null = null;
   #keepLen = 0;
@@ -49,6 +49,9 @@ export class FramedReader {
   }
 
   get isLost(): boolean { return this.#state === State.Lost; }
+
+  /** The next byte fed starts a message header. */
+  get atBoundary(): boolean { return this.#state === State.Header && this.#hdrLen === 0; }
 
   /** Forget the current position: the next chunk starts a message (used after a request/response resync). */
   reset(): void {

@@ -39,7 +39,7 @@ for (const c of 'RSKZTDCIENnst123GHWdcAVv') BACKEND[c.charCodeAt(0)] = 1;
 
 const ch = (s: string): number => s.charCodeAt(0);
 const Q = ch('Q'), P = ch('P'), B = ch('B'), E = ch('E'), D = ch('D'), C = ch('C'), S = ch('S'), H = ch('H'), X = ch('X'), F = ch('F');
-const Z = ch('Z'), T = ch('T'), I = ch('I'), N = ch('N'), R = ch('R'), n = ch('n'), s = ch('s'), t = ch('t');
+const Z = ch('Z'), T = ch('T'), I = ch('I'), N = ch('N'), R = ch('R'), n = ch('n'), s = ch('s');
 const ONE = ch('1'), TWO = ch('2'), THREE = ch('3'), V = ch('V');
 
 const readI32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
@@ -94,7 +94,7 @@ class PgSession implements ParserSession {
     this.#ts = tsNs;
     if (dir === Direction.Request) {
       if (this.#resp.isLost && this.#ops.length > 0) this.#completeLost();
-      if (this.#expectStartup && captured.length > 0 && captured[0] !== 0) this.#expectStartup = false;
+      if (this.#expectStartup && captured.length > 0 && captured[0] !== 0 && this.#req.atBoundary) this.#expectStartup = false;
       this.#req.feed(captured, length, tsNs);
     } else {
       this.#lastRespTs = tsNs;
@@ -104,7 +104,7 @@ class PgSession implements ParserSession {
       }
       let b = captured;
       let len = length;
-      if (this.#expectSslReply && b.length > 0) {
+      if (this.#expectSslReply && b.length > 0 && this.#resp.atBoundary) {
         this.#expectSslReply = false;
         if (b[0] === N) { b = b.subarray(1); len -= 1; if (len <= 0) return; }
         else if (b[0] === S || b[0] === ch('G')) { this.#quiet = true; return; }
