@@ -281,7 +281,7 @@ const myScenarios: Scenario[] = [
   {
     protocol: 'mysql', name: 'mariadb-cli', capture: null,
     description: 'mariadb 10.11 CLI (--force) over TCP reading statements from stdin: DDL, '
-      + 'INSERT with literals, SELECT with an IN list, a syntax error (1064/42000), an unknown table (1146/42S02), USE (COM_INIT_DB; the CLI then asks SELECT DATABASE()), a sqlcommenter '
+      + 'INSERT with literals, SELECT with an IN list, a syntax error (1064/42000), an unknown table (1146/42S02), USE (COM_INIT_DB; the CLI then asks SELECT DATABASE()), a sqlcommenter comment (the CLI strips comments before sending), '
       + 'traceparent, multi-statement text, UPDATE, DELETE, then COM_QUIT.',
     async run(port, { maria }) {
       await mariadbRun(port, maria, `CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2));

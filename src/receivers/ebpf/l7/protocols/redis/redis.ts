@@ -181,7 +181,8 @@ function detect(first: Uint8Array, dir: Direction): boolean {
   const s = String.fromCharCode(...first.subarray(0, Math.min(first.length, 32)));
   if (dir === Direction.Request) {
     if (/^\*[1-9]\d{0,3}\r\n\$\d{1,9}\r\n[A-Za-z]/.test(s)) return true;
-    return INLINE.test(s);
+    // inline GET/SET…; `GET /path HTTP/1.1` is HTTP (and tried first anyway)
+    return INLINE.test(s) && !/^[A-Za-z]+ \//.test(s);
   }
   return /^(\+[A-Za-z]|-[A-Z]+ |:-?\d+\r\n|\$-?\d+\r\n|\*-?\d+\r\n|%\d+\r\n|~\d+\r\n|>\d+\r\n|_\r\n|,|#[tf]\r\n)/.test(s);
 }
