@@ -14,7 +14,7 @@ import { defineComponents } from '../../../src/service/registry.js';
 import { Service, StartError } from '../../../src/service/service.js';
 import { makeSpans } from '../../helpers/data.js';
 import { TEST_HOST } from '../../helpers/settings.js';
-import { SpanRecord } from '../../../src/pdata/traces.js';
+import type { SpanRecord } from '../../../src/pdata/traces.js';
 
 const events: string[] = [];
 const received: Record<string, Traces[]> = {};
