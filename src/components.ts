@@ -2,6 +2,8 @@ import { debugExporterFactory } from './exporters/debug/factory.js';
 import { fileExporterFactory } from './exporters/file/factory.js';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
 import { batchProcessorFactory } from './processors/batch/factory.js';
+import { cgroupProcessorFactory } from './processors/cgroup/factory.js';
+import { containerProcessorFactory } from './processors/container/factory.js';
 import { cgroupsReceiverFactory } from './receivers/cgroups/factory.js';
 import { nodeReceiverFactory } from './receivers/node/factory.js';
 import type { Components } from './service/registry.js';
@@ -11,7 +13,7 @@ import { defineComponents } from './service/registry.js';
 export function builtinComponents(): Components {
   return defineComponents({
     receivers: [nodeReceiverFactory, cgroupsReceiverFactory],
-    processors: [batchProcessorFactory],
+    processors: [batchProcessorFactory, cgroupProcessorFactory, containerProcessorFactory],
     exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory],
     extensions: [],
   });

@@ -33,6 +33,7 @@ const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   // The default runtime sockets may belong to a containerd/docker that other programs run on a shared machine:
   // point them into the temp dir (nothing listens there: the "missing runtime" path).
   'receiver/cgroups': { runtimes: noRuntimes() },
+  'processor/container': { runtimes: noRuntimes() },
 };
 
 function noRuntimes(): Record<string, unknown> {
