@@ -21,7 +21,9 @@ export interface DocEntry {
   readonly path: string;
   readonly type: string;
   readonly description: string;
+  /** Not optional in the schema (a default may still fill it in). */
   readonly required: boolean;
+  readonly schema: Schema<unknown>;
 }
 
 export abstract class Schema<T> {
@@ -489,7 +491,7 @@ export function describeSchema(schema: Schema<unknown>, prefix = ''): DocEntry[]
   for (const [key, child] of schema.docChildren()) {
     const path = prefix ? `${prefix}.${key}` : key;
     const children = child.docChildren();
-    rows.push({ path, type: children.length > 0 ? 'map' : child.typeName, description: child.description, required: !child.isOptional() && children.length === 0 });
+    rows.push({ path, type: children.length > 0 ? 'map' : child.typeName, description: child.description, required: !child.acceptsMissing() && children.length === 0, schema: child });
     if (children.length > 0) rows.push(...describeSchema(child, path));
   }
   return rows;
