@@ -4,6 +4,7 @@ import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
 import { batchProcessorFactory } from './processors/batch/factory.js';
 import { cgroupProcessorFactory } from './processors/cgroup/factory.js';
 import { containerProcessorFactory } from './processors/container/factory.js';
+import { k8sAttributesProcessorFactory } from './processors/k8sattributes/factory.js';
 import { cgroupsReceiverFactory } from './receivers/cgroups/factory.js';
 import { nodeReceiverFactory } from './receivers/node/factory.js';
 import type { Components } from './service/registry.js';
@@ -13,7 +14,7 @@ import { defineComponents } from './service/registry.js';
 export function builtinComponents(): Components {
   return defineComponents({
     receivers: [nodeReceiverFactory, cgroupsReceiverFactory],
-    processors: [batchProcessorFactory, cgroupProcessorFactory, containerProcessorFactory],
+    processors: [batchProcessorFactory, cgroupProcessorFactory, containerProcessorFactory, k8sAttributesProcessorFactory],
     exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory],
     extensions: [],
   });

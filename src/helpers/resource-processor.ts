@@ -57,13 +57,19 @@ export function withMissing(old: Resource, add: Attributes): Resource {
  */
 export class ResourceEnricher {
   readonly #enrich: Enricher;
-  readonly #cache = new WeakMap<Resource, { value: Resource; expires: number }>();
+  readonly #cache = new WeakMap<Resource, { value: Resource; expires: number; version: number }>();
   readonly #now: () => number;
+  readonly #version: () => number;
   readonly stats: EnrichStats = { resources: 0, cached: 0, enriched: 0 };
 
-  constructor(enrich: Enricher, now: () => number = Date.now) {
+  /**
+   * `version`, when given, is a counter the source bumps whenever what it knows changes (the pod informer
+   * does on every pod event): cached answers from an older version are recomputed.
+   */
+  constructor(enrich: Enricher, opts: { now?: () => number; version?: () => number } = {}) {
     this.#enrich = enrich;
-    this.#now = now;
+    this.#now = opts.now ?? Date.now;
+    this.#version = opts.version ?? (() => 0);
   }
 
   /** Enriched versions of the given distinct resources. */
@@ -71,11 +77,12 @@ export class ResourceEnricher {
     const out = new Map<Resource, Resource>();
     const pending: Array<Promise<void>> = [];
     const now = this.#now();
+    const version = this.#version();
     for (const r of resources) {
       if (out.has(r)) continue;
       this.stats.resources++;
       const c = this.#cache.get(r);
-      if (c && c.expires > now) {
+      if (c && c.expires > now && c.version === version) {
         this.stats.cached++;
         out.set(r, c.value);
         continue;
@@ -85,7 +92,7 @@ export class ResourceEnricher {
         const value = withMissing(r, e.add);
         if (value !== r) this.stats.enriched++;
         out.set(r, value);
-        this.#cache.set(r, { value, expires: this.#now() + e.ttlMs });
+        this.#cache.set(r, { value, expires: this.#now() + e.ttlMs, version });
       };
       const e = this.#enrich(r.attributes);
       if (e instanceof Promise) pending.push(e.then(apply));
