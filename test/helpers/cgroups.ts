@@ -85,13 +85,17 @@ export function removeTree(dir: string): void {
   } catch { /* busy: a process we do not own is inside, leave it */ }
 }
 
-/** Removes `top` (created by a test) from every hierarchy. */
+/**
+ * Removes `top` (created by a test) from every mounted hierarchy, including those Sonde does not read
+ * (runc creates the path in cpuset, devices, freezer, … too).
+ */
 export function removeTopLevel(fs: CgroupFs, top: string): void {
-  const hs: Hierarchy[] = [...fs.v1.keys(), ...(fs.unified ? ['unified' as const] : [])];
-  for (const h of hs) {
-    const d = fs.dir(h, top);
-    if (d) removeTree(d);
-  }
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(fs.root);
+  } catch { /* no cgroupfs */ }
+  const dirs = fs.mode === 'v2' ? [fs.root] : entries.map((e) => join(fs.root, e));
+  for (const d of dirs) removeTree(join(d, top));
 }
 
 /** "major:minor" of the whole disk holding `path` (blk-throttle rules take whole disks). */
