@@ -8,7 +8,8 @@ import type { Attributes } from '@opentelemetry/api';
  * - `/swarm/<stack namespace or _>/<service>/<task slot>` for Docker Swarm tasks;
  * - `/nomad/<ns>/<job>/<group>/<alloc id>/<task>` for Nomad tasks;
  * - `/docker/<name>` for Docker containers outside those, `/<runtime>/<name>` for other runtimes;
- * - the cgroup path (`sonde.cgroup.path`) for systemd units (`/system.slice/<unit>`) and anything else;
+ * - the cgroup path (`sonde.cgroup.path`) for systemd units (`/system.slice/<unit>`) and anything else
+ *   except the root cgroup `/` (host processes have no container identity);
  * - '' for pod sandboxes ("pause" containers), which coroot does not report.
  * `app_id` groups a workload's instances: `/k8s/<ns>/<workload>` (from the owner attributes, else from the
  * pod name with the controller's suffixes stripped, as coroot does), `/k8s-cronjob/<ns>/<cronjob>`,
@@ -58,7 +59,9 @@ export function corootContainerId(a: Attributes): string {
   const name = str(a, 'container.name');
   const runtime = str(a, 'container.runtime');
   if (name && runtime) return `/${runtime}/${name.replace(/^\//, '')}`;
-  return str(a, CGROUP_PATH_ATTR);
+  const path = str(a, CGROUP_PATH_ATTR);
+  // The root cgroup is the host itself, not a container.
+  return path === '/' ? '' : path;
 }
 
 const WORKLOAD_KEYS = ['k8s.deployment.name', 'k8s.statefulset.name', 'k8s.daemonset.name', 'k8s.cronjob.name', 'k8s.job.name', 'k8s.replicaset.name'];

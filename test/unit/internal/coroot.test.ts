@@ -39,4 +39,5 @@ test('plain containers, systemd units, anything else', () => {
   assert.equal(corootContainerLabels({ 'container.name': 'web', 'container.runtime': 'containerd' }).container_id, '/containerd/web');
   assert.equal(corootContainerLabels({ [CGROUP_PATH_ATTR]: '/system.slice/nginx.service' }).container_id, '/system.slice/nginx.service');
   assert.equal(corootContainerLabels({}).container_id, '');
+  assert.equal(corootContainerLabels({ [CGROUP_PATH_ATTR]: '/' }).container_id, '', 'host processes');
 });
