@@ -74,7 +74,7 @@ describe('prometheusremotewrite exporter → Prometheus 2.42', () => {
       await svc.stop();
     }
     assert.ok(logs.some((l) => l.includes('falling back to 1.0')), 'Prometheus 2.42 does not speak RW 2.0: the exporter fell back');
-    const common = { job: 'fields', cluster: 'e2e', machine_id: TEST_HOST.machineId, system_uuid: TEST_HOST.systemUuid, container_id: '/k8s/prod/web-1/app', app_id: '/k8s/prod/web-1/app' };
+    const common = { job: 'fields', cluster: 'e2e', machine_id: TEST_HOST.machineId, system_uuid: TEST_HOST.systemUuid, container_id: '/k8s/prod/web-1/app', app_id: '/k8s/prod/web' };
     const q = async (expr: string) => (await prom.query(expr)).map((r) => ({ labels: r.metric, value: r.value }));
     const byDest = (rows: Array<{ labels: Record<string, string>; value: number }>) => rows.sort((a, b) => (a.labels.destination ?? a.labels.le ?? '').localeCompare(b.labels.destination ?? b.labels.le ?? ''));
     assert.deepEqual(byDest(await q('container_net_tcp_successful_connects_total{job="fields"}')), [
