@@ -30,7 +30,16 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   'exporter/file': { path: join(dir, 'out.jsonl') }, // path is required: no default location
   'exporter/prometheus': { endpoint: '127.0.0.1:0' }, // the default port may be taken on a shared machine
+  // The default runtime sockets may belong to a containerd/docker that other programs run on a shared machine:
+  // point them into the temp dir (nothing listens there: the "missing runtime" path).
+  'receiver/cgroups': { runtimes: noRuntimes() },
+  'processor/container': { runtimes: noRuntimes() },
 };
+
+function noRuntimes(): Record<string, unknown> {
+  const none = [join(dir, 'no-runtime.sock')];
+  return { docker: { endpoints: none }, containerd: { endpoints: none }, crio: { endpoints: none } };
+}
 
 /** Factories whose default config alone must already be complete. */
 const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'] };
