@@ -1,6 +1,6 @@
 // The BPF layer's public surface (explicit exports, no `export *`).
 export type {
-  NativeBinding, ObjectHandle, LinkHandle, RingHandle, OpenOptions, ProgramInfo, MapInfo, RodataVar, LinkInfo,
+  NativeBinding, ObjectHandle, LinkHandle, RingHandle, NetlinkHandle, OpenOptions, ProgramInfo, MapInfo, RodataVar, LinkInfo,
   MapEntries, MemlockLimit, RingStats, RingStartOptions, Layouts, StructLayout, FieldLayout, LibbpfLogLevel, NativeLogFn,
 } from './binding.js';
 export { loadNative, defaultBindingPath, type NativeLogger, type LoadNativeOptions } from './load.js';
