@@ -1,0 +1,132 @@
+// pid / cgroup id → the cgroup (container) events are aggregated under. Built on the shared
+// resolvers of src/internal/cgroup (pid → path with pid-reuse handling; v2 id → path). Each cgroup
+// gets one CgroupEntry with its Resource (the agent's resource + `sonde.cgroup.path`), created once:
+// the hot path does Map lookups only.
+import type { Resource } from '@opentelemetry/resources';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { CGROUP_PATH_ATTR } from '../../internal/coroot.js';
+import { CgroupFs, CgroupIdResolver, PidCgroupResolver } from '../../internal/cgroup/index.js';
+
+export class CgroupEntry {
+  readonly path: string;
+  readonly resource: Resource;
+  /** Date.now() of the last event attributed here (idle entries without live state are dropped). */
+  lastSeen = 0;
+  constructor(path: string, resource: Resource) {
+    this.path = path;
+    this.resource = resource;
+  }
+}
+
+export interface CgroupIndexOptions {
+  procRoot: string;
+  /** where the cgroup hierarchies are mounted (default /sys/fs/cgroup) */
+  cgroupRoot: string;
+  /** the agent's resource (host.*, service.*): every cgroup resource extends it */
+  base: Resource;
+  maxPids?: number;
+}
+
+export interface CgroupIndexStats {
+  /** attributions by how the cgroup was found */
+  byPid: number;
+  byId: number;
+  unknown: number;
+}
+
+/**
+ * Attribution order for an event of process `pid` whose kernel cgroup v2 id is `cgroupId`:
+ * 1. the pid's cgroup path from /proc/<pid>/cgroup (cached; right on v1, v2 and hybrid hosts);
+ * 2. the v2 id → path map (processes that exited before their events were drained);
+ * 3. `/` (the root cgroup: host processes, or nothing known).
+ */
+export class CgroupIndex {
+  readonly pids: PidCgroupResolver;
+  readonly ids: CgroupIdResolver;
+  readonly fs: CgroupFs;
+  readonly stats: CgroupIndexStats = { byPid: 0, byId: 0, unknown: 0 };
+  readonly #base: Resource;
+  readonly #entries = new Map<string, CgroupEntry>();
+  readonly #idPaths = new Map<number, string | null>();
+  readonly root: CgroupEntry;
+
+  constructor(opts: CgroupIndexOptions) {
+    this.pids = new PidCgroupResolver({ procRoot: opts.procRoot, maxEntries: opts.maxPids ?? 65_536 });
+    this.fs = CgroupFs.detect(opts.cgroupRoot);
+    this.ids = new CgroupIdResolver(this.fs);
+    this.#base = opts.base;
+    this.root = this.entry('/');
+  }
+
+  /** The entry of a cgroup path (created on first use). */
+  entry(path: string): CgroupEntry {
+    let e = this.#entries.get(path);
+    if (!e) {
+      e = new CgroupEntry(path, this.#base.merge(resourceFromAttributes({ [CGROUP_PATH_ATTR]: path })));
+      this.#entries.set(path, e);
+    }
+    return e;
+  }
+
+  /** v2 cgroup id → path (cached per id, including misses until the next rescan). */
+  pathOfId(id: number): string | undefined {
+    if (id === 0) return undefined;
+    const hit = this.#idPaths.get(id);
+    if (hit !== undefined) return hit ?? undefined;
+    const p = this.ids.pathOf(id);
+    if (p !== undefined) this.#idPaths.set(id, p);
+    return p;
+  }
+
+  /** The cgroup of an event (see the class comment for the order). */
+  of(pid: number, cgroupId: number): CgroupEntry {
+    if (pid > 0) {
+      const r = this.pids.lookup(pid);
+      if (r) {
+        this.stats.byPid++;
+        return this.entry(r.path);
+      }
+    }
+    const p = this.pathOfId(cgroupId);
+    if (p !== undefined) {
+      this.stats.byId++;
+      return this.entry(p);
+    }
+    this.stats.unknown++;
+    return this.root;
+  }
+
+  /** A process image changed (exec): re-read its cgroup now (it may have been moved since fork). */
+  refresh(pid: number): void {
+    this.pids.processExited(pid); // forces the next lookup to re-verify and re-read /proc
+    this.pids.lookup(pid);
+  }
+
+  processExited(pid: number): void {
+    this.pids.processExited(pid);
+  }
+
+  /** Entries (for collection). */
+  entries(): IterableIterator<CgroupEntry> {
+    return this.#entries.values();
+  }
+
+  /** Drops an entry no probe holds state for any more. */
+  forget(e: CgroupEntry): void {
+    if (e !== this.root) this.#entries.delete(e.path);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  sweep(): void {
+    this.pids.sweep();
+    this.#idPaths.clear();
+  }
+
+  clear(): void {
+    this.pids.clear();
+    this.#idPaths.clear();
+  }
+}
