@@ -9,6 +9,7 @@ export interface EbpfConfig {
   cgroup_root: string;
   btf_custom_path: string;
   native_binding: string;
+  object_dir: string;
   mount_tracefs: boolean;
   discovery: boolean;
   idle_timeout: number;
@@ -32,6 +33,7 @@ export function ebpfConfigSchema(registry: ProbeRegistry): Schema<EbpfConfig> {
     cgroup_root: s.string({ nonEmpty: true }).describe('Where the cgroup hierarchies are mounted (`/host/sys/fs/cgroup` in a container); maps cgroup v2 ids of events to paths.'),
     btf_custom_path: s.string().describe('Kernel BTF to use instead of /sys/kernel/btf/vmlinux (e.g. a btfhub file for a kernel without CONFIG_DEBUG_INFO_BTF); empty: the kernel\'s own.'),
     native_binding: s.string().describe('Test seam: the native addon to use. Empty: the built one (native/build/Release). A path: that `.node` file. `fake:<dir>`: no kernel at all — replay recorded ring-buffer batches from `<dir>/<probe>/*.bin` (tests, demos without root).'),
+    object_dir: s.string().describe('Where the compiled BPF objects (`<probe>.bpf.o`) are; empty: the package\'s build/bpf.'),
     mount_tracefs: s.bool().describe('Mount tracefs at /sys/kernel/tracing when a probe needs it and it is not mounted (the current probes use BTF tracepoints and do not).'),
     discovery: s.bool().describe('At start, read existing processes, listeners and connections from /proc (and socket cookies via sock_diag) and seed the kernel tables, so metrics are complete from the first scrape.'),
     idle_timeout: s.duration(1000).describe('A cgroup with no events and nothing live (connections, listeners) for this long stops being reported.'),
@@ -70,6 +72,7 @@ export function createDefaultEbpfConfig(registry: ProbeRegistry): EbpfConfig {
     cgroup_root: '/sys/fs/cgroup',
     btf_custom_path: '',
     native_binding: '',
+    object_dir: '',
     mount_tracefs: true,
     discovery: true,
     idle_timeout: 15 * 60_000,

@@ -17,6 +17,7 @@ import type { Settings } from '../../component/factory.js';
 import type { Logs, LogsConsumer, MetricsConsumer } from '../../consumer/consumer.js';
 import type { NativeBinding } from '../../native/binding.js';
 import { BpfObject } from '../../native/bpf-object.js';
+import { BpfError } from '../../native/errors.js';
 import { assertEnvironment } from '../../native/env.js';
 import { FakeNative } from '../../native/fake.js';
 import { defaultObjectDir, loadNative } from '../../native/load.js';
@@ -253,8 +254,19 @@ export class EbpfReceiver implements Component {
   async #startProbe(name: string, native: NativeBinding, features: KernelFeatures): Promise<void> {
     const factory = this.#opts.registry.get(name)!;
     const probe = factory.create(this.#context(native, features, name), this.#cfg.probes[name]);
-    const path = join(this.#opts.objectDir ?? defaultObjectDir(), `${factory.object}.bpf.o`);
-    const obj = BpfObject.open(native, path, this.#cfg.btf_custom_path ? { btfCustomPath: this.#cfg.btf_custom_path } : {});
+    const path = join(this.#opts.objectDir ?? (this.#cfg.object_dir || defaultObjectDir()), `${factory.object}.bpf.o`);
+    let obj: BpfObject;
+    try {
+      obj = BpfObject.open(native, path, this.#cfg.btf_custom_path ? { btfCustomPath: this.#cfg.btf_custom_path } : {});
+    } catch (e) {
+      if (e instanceof BpfError && e.remedy === undefined) {
+        throw new BpfError(`probe ${name}: ${e.message}`, {
+          code: e.code, errno: e.errno, op: e.op, object: e.object, cause: e,
+          remedy: `${path} is not a usable BPF object: rebuild the objects (npm run build:bpf) or point object_dir at the package's build/bpf`,
+        });
+      }
+      throw e;
+    }
     const t = this.#set.telemetry;
     const typesFam = t.counter('sonde_ebpf_events_total', 'Events received from the kernel, by probe and event type.', ['receiver', 'probe', 'type']);
     const lostFam = t.counter('sonde_ebpf_kernel_events_lost_total', 'Events the kernel could not deliver (BPF lost counters), by probe and reason.', ['receiver', 'probe', 'reason']);
@@ -284,19 +296,14 @@ export class EbpfReceiver implements Component {
       },
     };
     this.#running.push(r); // destroyed with the rest if anything below fails
-    try {
-      obj.setMaxEntries('events', this.#cfg.ring_buffer.size);
-      const rodata = new Set(obj.rodataNames());
-      if (rodata.has('targ_self_tgid')) obj.setRodata('targ_self_tgid', process.pid);
-      if (rodata.has('targ_wakeup_bytes')) obj.setRodata('targ_wakeup_bytes', this.#cfg.ring_buffer.wakeup_threshold);
-      probe.configure(obj);
-      obj.load();
-      obj.attachAll();
-      await probe.started?.(obj);
-    } catch (e) {
-      if (e instanceof Error && !e.message.includes(name)) e.message = `probe ${name} (${path}): ${e.message}`;
-      throw e;
-    }
+    obj.setMaxEntries('events', this.#cfg.ring_buffer.size);
+    const rodata = new Set(obj.rodataNames());
+    if (rodata.has('targ_self_tgid')) obj.setRodata('targ_self_tgid', process.pid);
+    if (rodata.has('targ_wakeup_bytes')) obj.setRodata('targ_wakeup_bytes', this.#cfg.ring_buffer.wakeup_threshold);
+    probe.configure(obj);
+    obj.load();
+    obj.attachAll();
+    await probe.started?.(obj);
   }
 
   #startReader(r: Running): void {

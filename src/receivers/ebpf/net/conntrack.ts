@@ -155,6 +155,8 @@ export class Conntrack {
   readonly #dests = new Map<number, Map<string, DestState>>();
   #destCount = 0;
   readonly #selfNetns?: number;
+  /** netns inode → a pid last seen in it (to enter a namespace after the connecting process exited) */
+  readonly #nsPids = new Map<number, number>();
   #unavailable = false;
   /** How long a destination found not to be NATed is remembered (the tcp probe sets its config). */
   cacheTtlMs: number;
@@ -176,14 +178,21 @@ export class Conntrack {
     return this.#selfNetns;
   }
 
+  /** Remembers a process of a network namespace (listeners, discovery): a way into it later. */
+  notePid(netns: number, pid: number): void {
+    if (pid > 0 && netns !== this.#selfNetns) this.#nsPids.set(netns, pid);
+  }
+
   #socket(netns: number, pid: number): NetlinkSocket | undefined {
     const have = this.#sockets.get(netns);
     if (have !== undefined) return have ?? undefined;
     let path: string | undefined;
     if (netns !== this.#selfNetns) {
-      if (pid <= 0) return undefined;
-      path = join(this.#opts.procRoot, String(pid), 'ns', 'net');
-      if (netnsInode(path) !== netns) return undefined; // the process is gone (or moved): ask later
+      path = [pid, this.#nsPids.get(netns) ?? 0]
+        .filter((p) => p > 0)
+        .map((p) => join(this.#opts.procRoot, String(p), 'ns', 'net'))
+        .find((p) => netnsInode(p) === netns);
+      if (path === undefined) return undefined; // no live process known in it: ask later
     }
     try {
       const s = new NetlinkSocket(this.#native!, ENUMS.NETLINK_NETFILTER, path);

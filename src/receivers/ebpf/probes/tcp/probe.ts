@@ -210,6 +210,7 @@ class TcpProbe implements Probe {
   }
 
   #listenOpen(v: DataView, o: number): void {
+    this.#ctx.conntrack.notePid(v.getUint32(o + O.netns, true), v.getUint32(o + O.pid, true));
     const tcp = this.#owner(v, o);
     const addr = this.#labels.of(v, o + O['tuple.saddr'], v.getUint16(o + O['tuple.family'], true), v.getUint16(o + O['tuple.sport'], true));
     this.#addListener(u64(v, o + O.cookie), tcp, addr, this.#proxyOf(v.getUint32(o + O.pid, true)));
@@ -234,6 +235,7 @@ class TcpProbe implements Probe {
   started(obj: BpfObject): void {
     const d = this.#ctx.discovery();
     if (!d) return;
+    for (const [ns, pid] of d.namespaces) this.#ctx.conntrack.notePid(ns, pid);
     const self = this.#ctx.selfPid;
     const listenKeys = new Map<string, { netns: number; port: number; pid: number; count: number }>();
     const listening = new Set<string>();
