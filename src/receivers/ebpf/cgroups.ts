@@ -36,8 +36,10 @@ export interface CgroupIndexStats {
 
 /**
  * Attribution order for an event of process `pid` whose kernel cgroup v2 id is `cgroupId`:
- * 1. the pid's cgroup path from /proc/<pid>/cgroup (cached; right on v1, v2 and hybrid hosts);
- * 2. the v2 id → path map (processes that exited before their events were drained);
+ * 1. the v2 id → path map, when the id names a cgroup other than the root (exact at event time, also for
+ *    processes that exited or moved before their events were drained);
+ * 2. the pid's cgroup path from /proc/<pid>/cgroup (cached; covers v1-only placement on hybrid hosts, where
+ *    the v2 id is the root's);
  * 3. `/` (the root cgroup: host processes, or nothing known).
  */
 export class CgroupIndex {
@@ -80,6 +82,13 @@ export class CgroupIndex {
 
   /** The cgroup of an event (see the class comment for the order). */
   of(pid: number, cgroupId: number): CgroupEntry {
+    // the kernel's v2 id at event time: when it names a cgroup other than the root, that path IS the
+    // process's cgroup path (rule 1 of internal/cgroup/path.ts) and needs no /proc read
+    const byId = this.pathOfId(cgroupId);
+    if (byId !== undefined && byId !== '/') {
+      this.stats.byId++;
+      return this.entry(byId);
+    }
     if (pid > 0) {
       const r = this.pids.lookup(pid);
       if (r) {
@@ -87,10 +96,9 @@ export class CgroupIndex {
         return this.entry(r.path);
       }
     }
-    const p = this.pathOfId(cgroupId);
-    if (p !== undefined) {
+    if (byId !== undefined) {
       this.stats.byId++;
-      return this.entry(p);
+      return this.entry(byId);
     }
     this.stats.unknown++;
     return this.root;
