@@ -50,6 +50,9 @@ export class CgroupIndex {
   readonly #base: Resource;
   readonly #entries = new Map<string, CgroupEntry>();
   readonly #idPaths = new Map<number, string | null>();
+  /** pid → entry, in front of the resolver (whose hits cost a clock read and an LRU touch): dropped at
+   * each sweep (collection interval) and on the pid's exec/exit, so a reused pid is re-resolved. */
+  readonly #pidEntries = new Map<number, CgroupEntry>();
   readonly root: CgroupEntry;
 
   constructor(opts: CgroupIndexOptions) {
@@ -90,10 +93,17 @@ export class CgroupIndex {
       return this.entry(byId);
     }
     if (pid > 0) {
+      const hit = this.#pidEntries.get(pid);
+      if (hit !== undefined) {
+        this.stats.byPid++;
+        return hit;
+      }
       const r = this.pids.lookup(pid);
       if (r) {
         this.stats.byPid++;
-        return this.entry(r.path);
+        const e = this.entry(r.path);
+        if (!r.exited) this.#pidEntries.set(pid, e);
+        return e;
       }
     }
     if (byId !== undefined) {
@@ -106,11 +116,13 @@ export class CgroupIndex {
 
   /** A process image changed (exec): re-read its cgroup now (it may have been moved since fork). */
   refresh(pid: number): void {
+    this.#pidEntries.delete(pid);
     this.pids.processExited(pid); // forces the next lookup to re-verify and re-read /proc
     this.pids.lookup(pid);
   }
 
   processExited(pid: number): void {
+    this.#pidEntries.delete(pid);
     this.pids.processExited(pid);
   }
 
@@ -131,10 +143,12 @@ export class CgroupIndex {
   sweep(): void {
     this.pids.sweep();
     this.#idPaths.clear();
+    this.#pidEntries.clear();
   }
 
   clear(): void {
     this.pids.clear();
     this.#idPaths.clear();
+    this.#pidEntries.clear();
   }
 }

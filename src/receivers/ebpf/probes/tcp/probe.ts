@@ -54,8 +54,9 @@ class CgroupTcp {
   readonly failed = new Map<string, number>();
   /** listen_addr → proxy → open listening sockets */
   readonly listeners = new Map<string, Map<string, number>>();
-  lastSeen = Date.now();
-  constructor(cg: CgroupEntry) {
+  lastSeen: number;
+  constructor(cg: CgroupEntry, now: number) {
+    this.lastSeen = now;
     this.cg = cg;
   }
   dest(destination: string, actual: string): DestStats {
@@ -96,6 +97,7 @@ class TcpProbe implements Probe {
   readonly #listeners = new Map<number, ListenerRef>();
   readonly #tuple: Tuple = { family: 0, saddr: new Uint8Array(16), sport: 0, daddr: new Uint8Array(16), dport: 0 };
   readonly #proxies: Set<string>;
+  #now = Date.now();
 
   constructor(ctx: ProbeContext, cfg: TcpProbeConfig) {
     this.#ctx = ctx;
@@ -119,13 +121,13 @@ class TcpProbe implements Probe {
 
   #tcpOf(cg: CgroupEntry): CgroupTcp {
     let t = this.#byCgroup.get(cg);
-    if (!t) this.#byCgroup.set(cg, (t = new CgroupTcp(cg)));
+    if (!t) this.#byCgroup.set(cg, (t = new CgroupTcp(cg, this.#now)));
     return t;
   }
 
   #owner(v: DataView, o: number): CgroupTcp {
     const t = this.#tcpOf(this.#ctx.cgroups.of(v.getUint32(o + O.pid, true), u64(v, o + O.cgroup_id)));
-    t.lastSeen = Date.now();
+    t.lastSeen = this.#now; // a coarse clock, advanced at each collection: no clock read per event
     return t;
   }
 
@@ -228,7 +230,7 @@ class TcpProbe implements Probe {
       m?.delete(ref.proxy);
       if (m?.size === 0) ref.tcp.listeners.delete(ref.addr);
     }
-    ref.tcp.lastSeen = Date.now();
+    ref.tcp.lastSeen = this.#now;
   }
 
   /** Seeds user-space state and the kernel tables with what existed before attach. */
@@ -277,7 +279,7 @@ class TcpProbe implements Probe {
   }
 
   collect(out: MetricsWriter): void {
-    const now = Date.now();
+    const now = (this.#now = Date.now());
     for (const [cg, t] of this.#byCgroup) {
       if (now - t.lastSeen > this.#ctx.idleTimeoutMs && !t.live()) {
         this.#byCgroup.delete(cg);
