@@ -3,7 +3,8 @@
 #
 # Source: the libbpf release bundled in the libbpf-sys crate, pinned (version and sha256)
 # in native/deps/libbpf-src/Cargo.lock and obtained with `cargo fetch --locked` from
-# crates.io. Nothing else is downloaded; nothing third-party is committed.
+# crates.io, or given as a file in LIBBPF_CRATE (checked against the same sha256; the container
+# build fetches it in a cargo stage). Nothing else is downloaded; nothing third-party is committed.
 # Why not Debian's libbpf-dev: its libbpf.a is not built with -fPIC, so it cannot go into
 # a Node addon (a shared object); see native/README.md.
 set -eu
@@ -17,11 +18,17 @@ STAMP="$OUT/.stamp-$VERSION"
 
 if [ -f "$STAMP" ] && [ -f "$OUT/lib/libbpf.a" ]; then exit 0; fi
 
-command -v cargo >/dev/null 2>&1 || { echo "build-libbpf: cargo is needed to fetch libbpf $VERSION from crates.io (Rust ≥ 1.68 from rustup; Debian 12's cargo is too old)" >&2; exit 1; }
-cargo fetch --locked --manifest-path "$MANIFEST" >&2
-CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-CRATE=$(ls "$CARGO_HOME"/registry/cache/*/"libbpf-sys-$VERSION.crate" 2>/dev/null | head -n1)
-[ -n "$CRATE" ] || { echo "build-libbpf: libbpf-sys-$VERSION.crate not found under $CARGO_HOME/registry/cache" >&2; exit 1; }
+if [ -n "${LIBBPF_CRATE:-}" ]; then
+  # The crate file fetched elsewhere (the container build's cargo stage): no cargo needed here.
+  CRATE=$LIBBPF_CRATE
+  [ -f "$CRATE" ] || { echo "build-libbpf: LIBBPF_CRATE=$CRATE does not exist" >&2; exit 1; }
+else
+  command -v cargo >/dev/null 2>&1 || { echo "build-libbpf: cargo is needed to fetch libbpf $VERSION from crates.io (Rust ≥ 1.68 from rustup; Debian 12's cargo is too old), or set LIBBPF_CRATE to libbpf-sys-$VERSION.crate" >&2; exit 1; }
+  cargo fetch --locked --manifest-path "$MANIFEST" >&2
+  CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+  CRATE=$(ls "$CARGO_HOME"/registry/cache/*/"libbpf-sys-$VERSION.crate" 2>/dev/null | head -n1)
+  [ -n "$CRATE" ] || { echo "build-libbpf: libbpf-sys-$VERSION.crate not found under $CARGO_HOME/registry/cache" >&2; exit 1; }
+fi
 GOT=$(sha256sum "$CRATE" | cut -d' ' -f1)
 [ "$GOT" = "$SHA256" ] || { echo "build-libbpf: checksum mismatch for $CRATE: $GOT != $SHA256" >&2; exit 1; }
 
