@@ -67,7 +67,7 @@ function validate(objs: Obj[], name: string): { status: number | null; out: stri
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const HOST_PATHS = ['/proc', '/sys', '/sys/fs/cgroup', '/run', '/sys/kernel/btf', '/sys/kernel/tracing'];
+const HOST_PATHS = ['/proc', '/sys', '/sys/fs/cgroup', '/run', '/etc/machine-id', '/sys/kernel/btf', '/sys/kernel/tracing'];
 const CAPS = ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
 
 describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
@@ -121,6 +121,7 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.equal(at('/sys/kernel/btf'), '/sys/kernel/btf');
     assert.equal(at('/sys/kernel/tracing'), '/sys/kernel/tracing');
     assert.equal(at('/run'), '/host/run');
+    assert.equal(at('/etc/machine-id'), '/etc/machine-id');
     assert.ok((c.volumeMounts as Obj[]).some((m) => m.mountPath === '/etc/sonde' && volumes.get(m.name)?.configMap?.name === 'sonde'));
     // K8S_NODE_NAME from the downward API; endpoints on the ports the probes use
     const env = new Map<string, Obj>((c.env as Obj[]).map((e) => [e.name, e]));
