@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 import type { K8sTools } from '../helpers/k8s-tools.js';
+import { chartCapabilities } from '../helpers/capabilities.js';
 import { MANIFEST, buildK8sTools, helmLint, helmTemplate, k8sSchemaDir, kubeconform, manifestText, objects } from '../helpers/k8s-tools.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- walking rendered YAML
@@ -68,7 +69,8 @@ function validate(objs: Obj[], name: string): { status: number | null; out: stri
 }
 
 const HOST_PATHS = ['/proc', '/sys', '/sys/fs/cgroup', '/run', '/etc/machine-id', '/sys/kernel/btf', '/sys/kernel/tracing'];
-const CAPS = ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
+// the union of what the verified matrix's default features need (test/e2e/deploy-capabilities.test.ts)
+const CAPS = chartCapabilities();
 
 describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
   test('helm lint --strict passes with default and with full values', () => {
@@ -104,6 +106,7 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.equal(sc.allowPrivilegeEscalation, false);
     assert.equal(sc.readOnlyRootFilesystem, true);
     assert.equal(sc.runAsUser, 0);
+    assert.deepEqual(CAPS, ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH']);
     assert.deepEqual(sc.capabilities, { drop: ['ALL'], add: CAPS });
     assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' });
     assert.deepEqual(sc.appArmorProfile, { type: 'Unconfined' });
