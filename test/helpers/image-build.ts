@@ -55,12 +55,27 @@ export interface ImageTree {
   log: string;
 }
 
+/** A digest of the build context's paths and contents. */
+export function contextKey(files = contextFiles()): string {
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f).update('\0').update(readFileSync(join(ROOT, f))).update('\0');
+  return hash.digest('hex');
+}
+
+/** Copies the build context (as `docker build` would send it) to `dest`, keeping executable bits. */
+export function copyContext(dest: string, files = contextFiles()): void {
+  for (const f of files) {
+    mkdirSync(dirname(join(dest, f)), { recursive: true });
+    copyFileSync(join(ROOT, f), join(dest, f));
+    if (statSync(join(ROOT, f)).mode & 0o111) execFileSync('chmod', ['+x', join(dest, f)]);
+  }
+}
+
 /** Builds (or reuses) the runtime tree with deploy/docker/build.sh in a copy of the build context. */
 export function buildImageTree(): ImageTree {
   const t0 = Date.now();
   const files = contextFiles();
-  const hash = createHash('sha256');
-  for (const f of files) hash.update(f).update('\0').update(readFileSync(join(ROOT, f))).update('\0');
+  const hash = createHash('sha256').update(contextKey(files));
   hash.update(process.version).update(process.arch);
   const dir = join(cacheRoot(), `image-tree-${hash.digest('hex').slice(0, 16)}`);
   const done = join(dir, '.complete');
@@ -68,13 +83,7 @@ export function buildImageTree(): ImageTree {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   const ctx = join(tmp, 'context');
-  for (const f of files) {
-    mkdirSync(dirname(join(ctx, f)), { recursive: true });
-    copyFileSync(join(ROOT, f), join(ctx, f));
-    // keep executable bits (build.sh, scripts)
-    const mode = statSync(join(ROOT, f)).mode;
-    if (mode & 0o111) execFileSync('chmod', ['+x', join(ctx, f)]);
-  }
+  copyContext(ctx, files);
   const crate = fetchLibbpfCrate();
   const env: NodeJS.ProcessEnv = { ...process.env, LIBBPF_CRATE: crate };
   delete env.npm_config_nodedir; // the script picks the node headers next to the node binary, as in the image

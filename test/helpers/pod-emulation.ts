@@ -46,6 +46,11 @@ export interface PodEmulationOptions {
   hostPathOverrides?: Record<string, string>;
   /** binds done first inside the private mount namespace (e.g. a runtime socket into an override directory) */
   preBinds?: Array<{ src: string; dst: string }>;
+  /**
+   * The image's root filesystem, already built (test/helpers/image-emulation.ts): used as the container's
+   * root (an overlay with a tmpfs on top) instead of the host's /usr plus the final stage's COPYs.
+   */
+  imageRoot?: string;
   /** the projected service account volume: token, ca.crt, namespace */
   serviceAccount?: { token: string; caCrt: string; namespace: string };
   /** what the kubelet injects for the `kubernetes` Service */
@@ -95,26 +100,8 @@ export function containerEnv(opts: PodEmulationOptions, c: Obj): Record<string, 
   return env;
 }
 
-export function startPod(opts: PodEmulationOptions): EmulatedPod {
-  const pod = opts.daemonSet.spec.template.spec as Obj;
-  const c = pod.containers[0] as Obj;
-  const sc = (c.securityContext ?? {}) as Obj;
-  const root = join(opts.workDir, 'rootfs');
-  mkdirSync(root, { recursive: true });
-  const staging = join(opts.workDir, 'staging');
-  mkdirSync(staging, { recursive: true });
-  const script: string[] = ['set -eu', `R=${q(root)}`];
-  const sh = (line: string) => script.push(line);
-
-  for (const b of opts.preBinds ?? []) {
-    if (!existsSync(b.dst)) {
-      mkdirSync(dirname(b.dst), { recursive: true });
-      writeFileSync(b.dst, '');
-    }
-    sh(`mount --bind ${q(b.src)} ${q(b.dst)}`);
-  }
-
-  // 1. the image's root filesystem
+/** The root filesystem without a built image: the host's OS (/usr read-only, a few /etc files) plus the final stage's COPYs. */
+function imageFromHost(opts: PodEmulationOptions, staging: string, sh: (line: string) => void): void {
   sh('mount -t tmpfs -o mode=0755 rootfs "$R"');
   sh('mkdir -p "$R/usr" "$R/etc" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/run" "$R/var/run"');
   sh('mount --rbind /usr "$R/usr" && mount -o remount,bind,ro "$R/usr"');
@@ -145,7 +132,37 @@ export function startPod(opts: PodEmulationOptions): EmulatedPod {
       if (ins.flags.chown !== undefined) sh(`chown -R ${q(ins.flags.chown)} "$R${target}"`);
     }
   }
+}
+
+export function startPod(opts: PodEmulationOptions): EmulatedPod {
+  const pod = opts.daemonSet.spec.template.spec as Obj;
+  const c = pod.containers[0] as Obj;
+  const sc = (c.securityContext ?? {}) as Obj;
+  const root = join(opts.workDir, 'rootfs');
+  mkdirSync(root, { recursive: true });
+  const staging = join(opts.workDir, 'staging');
+  mkdirSync(staging, { recursive: true });
+  const script: string[] = ['set -eu', `R=${q(root)}`];
+  const sh = (line: string) => script.push(line);
+
+  for (const b of opts.preBinds ?? []) {
+    if (!existsSync(b.dst)) {
+      mkdirSync(dirname(b.dst), { recursive: true });
+      writeFileSync(b.dst, '');
+    }
+    sh(`mount --bind ${q(b.src)} ${q(b.dst)}`);
+  }
+
+  // 1. the image's root filesystem
+  if (opts.imageRoot !== undefined) {
+    sh(`mkdir -p ${q(join(staging, 'upper'))} && mount -t tmpfs tmpfs ${q(join(staging, 'upper'))} && mkdir ${q(join(staging, 'upper/u'))} ${q(join(staging, 'upper/w'))}`);
+    sh(`mount -t overlay overlay -o lowerdir=${q(opts.imageRoot)},upperdir=${q(join(staging, 'upper/u'))},workdir=${q(join(staging, 'upper/w'))} "$R"`);
+    sh('mkdir -p "$R/proc" "$R/sys" "$R/dev" "$R/tmp"');
+  } else {
+    imageFromHost(opts, staging, sh);
+  }
   sh(`mkdir -p "$R${opts.contract.workdir}"`);
+
 
   // 2. container basics: /proc of the host pid namespace (hostPID), read-only sysfs, minimal /dev
   if (pod.hostPID !== true) throw new Error('the emulation runs in the host pid namespace: hostPID must be true');
