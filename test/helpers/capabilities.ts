@@ -19,12 +19,12 @@ export const CAPABILITY_MATRIX: readonly CapabilityRow[] = [
   { action: 'memlock', feature: 'BPF memory with RLIMIT_MEMLOCK at 64 KiB (kernel ≥ 5.11 charges the memory cgroup instead)', needs: ['BPF', 'PERFMON'], chart: true },
   { action: 'cgroup_skb', feature: 'cgroup_skb program (the L7 probe\'s kind) attached to a cgroup', needs: ['BPF', 'NET_ADMIN'], chart: true },
   { action: 'conntrack', feature: 'conntrack lookup (`actual_destination`) in the agent\'s network namespace', needs: ['NET_ADMIN'], chart: true },
-  { action: 'proc_fd', feature: 'discovery: socket inodes in /proc/<pid>/fd of root processes', needs: ['SYS_PTRACE'], chart: true },
-  { action: 'proc_fd_other_uid', feature: 'discovery: /proc/<pid>/fd of processes of other users', needs: ['SYS_PTRACE', 'DAC_READ_SEARCH'], chart: true },
-  { action: 'proc_ns', feature: 'network namespace of a process (/proc/<pid>/ns/net)', needs: ['SYS_PTRACE'], chart: true },
+  { action: 'proc_fd', feature: 'discovery: socket inodes in `/proc/<pid>/fd` of root processes', needs: ['SYS_PTRACE'], chart: true },
+  { action: 'proc_fd_other_uid', feature: 'discovery: `/proc/<pid>/fd` of processes of other users', needs: ['SYS_PTRACE', 'DAC_READ_SEARCH'], chart: true },
+  { action: 'proc_ns', feature: 'network namespace of a process (`/proc/<pid>/ns/net`)', needs: ['SYS_PTRACE'], chart: true },
   { action: 'sock_diag', feature: 'sock_diag dump (socket cookies) in the agent\'s network namespace', needs: [], chart: true },
-  { action: 'proc_read', feature: 'node/cgroups receivers, cgroup processor: /proc/<pid>/cgroup, /proc/<pid>/net/tcp, /proc/stat, cgroup files', needs: [], chart: true },
-  { action: 'btf', feature: 'kernel BTF (/sys/kernel/btf/vmlinux) for CO-RE', needs: [], chart: true },
+  { action: 'proc_read', feature: 'node/cgroups receivers, cgroup processor: `/proc/<pid>/cgroup`, `/proc/<pid>/net/tcp`, `/proc/stat`, cgroup files', needs: [], chart: true },
+  { action: 'btf', feature: 'kernel BTF (`/sys/kernel/btf/vmlinux`) for CO-RE', needs: [], chart: true },
   { action: 'runtime_socket', feature: 'container runtime socket (root-owned, 0660) as uid 0', needs: [], chart: true },
   { action: 'setns', feature: 'entering a pod\'s network namespace (conntrack/sock_diag inside pods)', needs: ['SYS_ADMIN'], chart: false },
   { action: 'mount_tracefs', feature: 'mounting tracefs (`mount_tracefs`; the chart mounts the host\'s instead)', needs: ['SYS_ADMIN'], chart: false },
@@ -35,4 +35,10 @@ export function chartCapabilities(): string[] {
   const order = ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
   const set = new Set(CAPABILITY_MATRIX.filter((r) => r.chart).flatMap((r) => r.needs));
   return [...order.filter((c) => set.has(c)), ...[...set].filter((c) => !order.includes(c)).sort()];
+}
+
+/** The README's table (between `<!-- capability-matrix:start -->` and `<!-- capability-matrix:end -->`). */
+export function renderCapabilityTable(): string {
+  const rows = CAPABILITY_MATRIX.map((r) => `| ${r.feature} | ${r.needs.length ? r.needs.map((c) => `\`${c}\``).join(' + ') : 'none'} | ${r.chart ? 'yes' : 'no (opt-in)'} |`);
+  return ['| Feature (what the agent does) | Capabilities (uid 0) | In the chart\'s default set |', '|---|---|---|', ...rows].join('\n');
 }
