@@ -242,6 +242,12 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.deepEqual(sc, { privileged: true, readOnlyRootFilesystem: true });
   });
 
+  test('values.schema.json: typos in values are errors, not silently ignored', () => {
+    for (const [set, where] of [['backends.otlp.enable=true', "'/backends/otlp'"], ['config.recievers.node.x=1', "'/config'"], ['ports.metrics=70000', "'/ports/metrics'"], ['securityContext.seccompProfile=runtime/default', "'/securityContext/seccompProfile'"]]) {
+      assert.throws(() => helmTemplate(tools, { args: ['--set', set] }), (e: Error) => e.message.includes(where), set);
+    }
+  });
+
   test('kubeconform rejects what the API server would (the schemas are strict)', () => {
     const m = helmTemplate(tools);
     for (const [from, to, why] of [
