@@ -3,7 +3,7 @@
 // session holds at most maxBufferedBytes per direction and at most 64 pending requests.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Http1Session} from '../../../src/receivers/ebpf/l7/protocols/http1/parser.js';
+import type { Http1Session } from '../../../src/receivers/ebpf/l7/protocols/http1/parser.js';
 import { http1Parser } from '../../../src/receivers/ebpf/l7/protocols/http1/parser.js';
 import type { L7Record, ParserOptions, ParserSession, ProtocolParser } from '../../../src/receivers/ebpf/l7/types.js';
 import { DEFAULT_PARSER_OPTIONS, Direction } from '../../../src/receivers/ebpf/l7/types.js';
