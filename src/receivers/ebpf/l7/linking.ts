@@ -31,7 +31,12 @@ export interface LinkOptions {
   readonly threadAmbiguity: 'skip' | 'latest';
   /** Derive ids from connection tuples + ordinals so agents on both ends of a connection agree (rule 4/5). */
   readonly deriveIds: boolean;
-  /** Slack when comparing kernel timestamps of the two ends of one exchange on this node (ns). */
+  /**
+   * Slack when comparing kernel timestamps on this node (ns). The comparisons follow causality on one clock
+   * (a handler reads its request before it writes a call, a server writes its response before the client
+   * reads it), so 0 is right when every timestamp is taken at the I/O itself; raise it only if some hook
+   * stamps events late. A large slack makes back-to-back requests on one thread ambiguous.
+   */
   readonly slackNs: number;
 }
 
@@ -40,7 +45,7 @@ export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   maxBuffered: 100_000,
   threadAmbiguity: 'skip',
   deriveIds: true,
-  slackNs: 1e6,
+  slackNs: 0,
 };
 
 export type LinkReason = 'traceparent' | 'thread' | 'peer' | 'derived' | 'root';
@@ -154,6 +159,21 @@ export class Linker {
 
   /** Emits the exchanges whose window ended by `nowNs` (all of them with `force`), oldest first. */
   flush(nowNs: number, out: LinkedSpan[], force = false): void {
+    // emitted exchanges stay findable (as parents) for one more window, then leave the indexes
+    const rq = this.#retired;
+    while (this.#retiredHead < rq.length && rq[this.#retiredHead].due + this.#o.windowNs <= nowNs) {
+      const e = rq[this.#retiredHead++];
+      e.gone = true;
+      if (e.isClient) this.#trim(this.#clientsByTuple, e.ev.keys.tuple);
+      else {
+        this.#trim(this.#serversByTid, e.ev.respTid);
+        this.#trim(this.#serversByTid, e.ev.reqTid);
+      }
+    }
+    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
+      this.#retired = rq.slice(this.#retiredHead);
+      this.#retiredHead = 0;
+    }
     const q = this.#queue;
     while (this.#head < q.length) {
       const e = q[this.#head];
@@ -174,21 +194,6 @@ export class Linker {
     if (this.#head > 1024 && this.#head * 2 > q.length) {
       this.#queue = q.slice(this.#head);
       this.#head = 0;
-    }
-    // emitted exchanges stay findable (as parents) for one more window, then leave the indexes
-    const rq = this.#retired;
-    while (this.#retiredHead < rq.length && (force || rq[this.#retiredHead].due + this.#o.windowNs <= nowNs)) {
-      const e = rq[this.#retiredHead++];
-      e.gone = true;
-      if (e.isClient) this.#trim(this.#clientsByTuple, e.ev.keys.tuple);
-      else {
-        this.#trim(this.#serversByTid, e.ev.respTid);
-        this.#trim(this.#serversByTid, e.ev.reqTid);
-      }
-    }
-    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
-      this.#retired = rq.slice(this.#retiredHead);
-      this.#retiredHead = 0;
     }
   }
 
