@@ -59,6 +59,17 @@ export interface L7Event {
    * seen from its start, or an exchange on it was lost/incomplete).
    */
   readonly ordinal: number;
+  /**
+   * CLIENT exchanges: inbound requests of the same process that were waiting for their response when this
+   * request was written (0: it cannot be part of an inbound request's handling; 1: it belongs to that one);
+   * -1 or absent when unknown (a parser that cannot count its pending requests).
+   */
+  readonly inboundInFlight?: number;
+  /**
+   * The other end of the connection is a socket traced on this node (its exchanges will arrive too); false:
+   * it is elsewhere (or untraced); absent: unknown.
+   */
+  readonly peerLocal?: boolean;
 }
 
 export function endpoint(ip: string, port: number): string {
@@ -85,8 +96,12 @@ class Conn {
   /** Ring of (timestamp, tid) of recent request-direction chunks: a record's startNs finds its thread. */
   readonly reqTs = new Float64Array(TID_RING);
   readonly reqTid = new Int32Array(TID_RING);
+  /** Inbound requests in flight in the process when each of those chunks was seen (-1 unknown). */
+  readonly reqInflight = new Int32Array(TID_RING);
   ring = 0;
   lastRespTid = 0;
+  /** Server connections: requests counted into the process's in-flight total. */
+  pendingSeen = 0;
   ordinal = 0;
   ordinalExact: boolean;
 
@@ -96,12 +111,13 @@ class Conn {
     this.ordinalExact = info.fromStart;
   }
 
-  tidAt(tsNs: number): number {
+  /** Ring slot of the request-direction chunk seen at tsNs, or -1. */
+  slotAt(tsNs: number): number {
     for (let k = 1; k <= TID_RING; k++) {
       const i = (this.ring - k + TID_RING) % TID_RING;
-      if (this.reqTs[i] === tsNs) return this.reqTid[i];
+      if (this.reqTs[i] === tsNs) return i;
     }
-    return 0;
+    return -1;
   }
 }
 
@@ -128,6 +144,11 @@ export class ConnTracker {
   readonly #sink: (ev: L7Event) => void;
   readonly #max: number;
   readonly #conns = new Map<number, Conn>();
+  /** Open connections by normalised tuple, per role: tells whether the other end is traced here. */
+  readonly #clientTuples = new Map<string, number>();
+  readonly #serverTuples = new Map<string, number>();
+  /** Per process: inbound requests waiting for their response (-1 once a server session cannot count them). */
+  readonly #inflight = new Map<number, number>();
   readonly #out: L7Record[] = [];
   readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0 };
 
@@ -154,12 +175,29 @@ export class ConnTracker {
     const c = new Conn(info);
     if (info.protocol !== undefined) {
       const p = this.#registry.get(info.protocol);
-      if (p !== undefined) {
-        c.parser = p;
-        c.session = p.newSession(this.#opts);
-      }
+      if (p !== undefined) this.#setSession(c, p);
     }
     this.#conns.set(info.id, c);
+    const tuples = info.role === 'client' ? this.#clientTuples : this.#serverTuples;
+    tuples.set(c.keys.tuple, (tuples.get(c.keys.tuple) ?? 0) + 1);
+  }
+
+  #setSession(c: Conn, p: ProtocolParser): void {
+    c.parser = p;
+    c.session = p.newSession(this.#opts);
+    if (c.info.role === 'server' && c.session.pendingRequests === undefined) this.#inflight.set(c.info.pid, -1);
+  }
+
+  /** Keeps the process's in-flight count in step with a server session's pending requests. */
+  #syncPending(c: Conn): void {
+    const s = c.session;
+    if (s === null || s.pendingRequests === undefined) return;
+    const n = s.pendingRequests();
+    if (n === c.pendingSeen) return;
+    const pid = c.info.pid;
+    const cur = this.#inflight.get(pid) ?? 0;
+    if (cur >= 0) this.#inflight.set(pid, Math.max(0, cur + n - c.pendingSeen));
+    c.pendingSeen = n;
   }
 
   /**
@@ -183,24 +221,31 @@ export class ConnTracker {
         if (c.tries === DETECT_TRIES) this.stats.undetected++;
         return;
       }
-      c.parser = p;
-      c.session = p.newSession(this.#opts);
+      this.#setSession(c, p);
     }
     if (dir === Direction.Request) {
       c.reqTs[c.ring] = tsNs;
       c.reqTid[c.ring] = tid;
+      c.reqInflight[c.ring] = c.info.role === 'client' ? this.#inflight.get(c.info.pid) ?? 0 : -1;
       c.ring = (c.ring + 1) % TID_RING;
     } else if (tid !== 0) {
       c.lastRespTid = tid;
     }
     try {
-      c.session.feed(dir, data, length, tsNs, this.#out);
+      (c.session as ParserSession).feed(dir, data, length, tsNs, this.#out);
     } catch {
       this.stats.parserErrors++;
-      c.session = (c.parser as ProtocolParser).newSession(this.#opts);
-      c.ordinalExact = false;
+      this.#resetSession(c);
     }
+    if (c.info.role === 'server') this.#syncPending(c);
     this.#drain(c);
+  }
+
+  /** A parser threw: start over with a fresh session (it resyncs on the next message start). */
+  #resetSession(c: Conn): void {
+    c.session = (c.parser as ProtocolParser).newSession(this.#opts);
+    c.ordinalExact = false;
+    if (c.info.role === 'server') this.#syncPending(c);
   }
 
   /** The connection closed (or the kernel evicted it): pending requests come out as incomplete. */
@@ -217,8 +262,9 @@ export class ConnTracker {
         c.session.expire(nowNs, this.#out);
       } catch {
         this.stats.parserErrors++;
-        c.session = (c.parser as ProtocolParser).newSession(this.#opts);
+        this.#resetSession(c);
       }
+      if (c.info.role === 'server') this.#syncPending(c);
       this.#drain(c);
     }
   }
@@ -232,13 +278,23 @@ export class ConnTracker {
 
   #closeConn(c: Conn, tsNs: number): void {
     this.#conns.delete(c.info.id);
-    if (c.session === null) return;
-    try {
-      c.session.close(tsNs, this.#out);
-    } catch {
-      this.stats.parserErrors++;
+    if (c.session !== null) {
+      try {
+        c.session.close(tsNs, this.#out);
+      } catch {
+        this.stats.parserErrors++;
+      }
+      this.#drain(c);
     }
-    this.#drain(c);
+    const tuples = c.info.role === 'client' ? this.#clientTuples : this.#serverTuples;
+    const n = (tuples.get(c.keys.tuple) ?? 1) - 1;
+    if (n > 0) tuples.set(c.keys.tuple, n);
+    else tuples.delete(c.keys.tuple);
+    if (c.info.role === 'server' && c.pendingSeen > 0) {
+      const cur = this.#inflight.get(c.info.pid) ?? 0;
+      if (cur > 0) this.#inflight.set(c.info.pid, Math.max(0, cur - c.pendingSeen));
+      c.pendingSeen = 0;
+    }
   }
 
   #drain(c: Conn): void {
@@ -250,7 +306,18 @@ export class ConnTracker {
       c.ordinal++;
       if (record.incomplete === true) c.ordinalExact = false;
       this.stats.records++;
-      this.#sink({ record, conn: c.info, keys: c.keys, reqTid: c.tidAt(record.startNs), respTid: c.lastRespTid, ordinal });
+      const slot = c.slotAt(record.startNs);
+      const client = c.info.role === 'client';
+      // the other end's connection is traced here if a socket with the same tuple and the other role is open
+      const peerLocal = (client ? this.#serverTuples : this.#clientTuples).has(c.keys.tuple);
+      this.#sink({
+        record, conn: c.info, keys: c.keys,
+        reqTid: slot >= 0 ? c.reqTid[slot] : 0,
+        respTid: c.lastRespTid,
+        ordinal,
+        inboundInFlight: client ? (slot >= 0 ? c.reqInflight[slot] : -1) : -1,
+        peerLocal,
+      });
     }
     out.length = 0;
   }

@@ -120,7 +120,7 @@ export class L7Pipeline {
   stats(): L7PipelineStats {
     return {
       tracker: { ...this.#tracker.stats },
-      link: this.#linker !== null ? { ...this.#linker.stats } : { traceparent: 0, thread: 0, peer: 0, derived: 0, root: 0, ambiguous: 0, forced: 0 },
+      link: this.#linker !== null ? { ...this.#linker.stats } : { traceparent: 0, thread: 0, peer: 0, derived: 0, root: 0, ambiguous: 0, timedOut: 0, forced: 0 },
       connections: this.#tracker.size,
       pendingSpans: this.#linker?.pending ?? 0,
       bufferedBytes: this.#tracker.bufferedBytes(),
