@@ -174,3 +174,18 @@ test('ClockOffset: kernel monotonic ns → wall HrTime, offset measured at a mil
   const [s] = real.toHrTime(real.nowMonoNs());
   assert.ok(Math.abs(s - Date.now() / 1000) < 2);
 });
+
+test('a loss of unknown size: the exchange in progress ends there (its status was seen), parsing resumes at the next request', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK, spans: false });
+  const c = base(20, 1, 'client', '10.0.0.1:2000', '10.0.0.2:80');
+  p.open(c);
+  p.chunk(c.id, true, 1000, 5, enc('GET /a HTTP/1.1\r\n\r\n'), 19);
+  p.chunk(c.id, false, 2000, 0, enc('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n'), 1400);
+  p.lost(c.id, 3000); // the rest of that body went missing
+  p.chunk(c.id, false, 4000, 0, enc('tail of the lost body'), 21);
+  p.chunk(c.id, true, 5000, 5, enc('GET /b HTTP/1.1\r\n\r\n'), 19);
+  p.chunk(c.id, false, 6000, 0, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+  const counter = p.collectMetrics()[0].scopeMetrics[0].metrics.find((m) => m.descriptor.name === 'container_http_requests_total') as SumMetricData;
+  assert.deepEqual(counter.dataPoints.map((d) => [d.attributes.status, d.value]), [['2xx', 2]]);
+  assert.equal(p.stats().tracker.losses, 1);
+});

@@ -132,6 +132,8 @@ export interface TrackerStats {
   records: number;
   /** Connections dropped because the table was full. */
   evicted: number;
+  /** Losses of unknown size reported by the kernel side (`lost`). */
+  losses: number;
 }
 
 /**
@@ -150,7 +152,7 @@ export class ConnTracker {
   /** Per process: inbound requests waiting for their response (-1 once a server session cannot count them). */
   readonly #inflight = new Map<number, number>();
   readonly #out: L7Record[] = [];
-  readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0 };
+  readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
   constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536) {
     this.#registry = registry;
@@ -246,6 +248,24 @@ export class ConnTracker {
     c.session = (c.parser as ProtocolParser).newSession(this.#opts);
     c.ordinalExact = false;
     if (c.info.role === 'server') this.#syncPending(c);
+  }
+
+  /**
+   * The kernel lost bytes of this connection and cannot say how many (a dropped event). Its pending
+   * requests come out as incomplete, parsing starts over at the next message start, and its exchange
+   * ordinals stop being exact. (A loss of a known size is a chunk with `length` > captured bytes instead.)
+   */
+  lost(connId: number, tsNs: number): void {
+    const c = this.#conns.get(connId);
+    if (c === undefined || c.session === null) return;
+    this.stats.losses++;
+    try {
+      c.session.close(tsNs, this.#out);
+    } catch {
+      this.stats.parserErrors++;
+    }
+    this.#drain(c);
+    this.#resetSession(c);
   }
 
   /** The connection closed (or the kernel evicted it): pending requests come out as incomplete. */

@@ -48,7 +48,7 @@ export interface LinkOptions {
 
 export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   windowNs: 2e9,
-  retainNs: 5e8,
+  retainNs: 2e8,
   maxBuffered: 100_000,
   threadAmbiguity: 'skip',
   deriveIds: true,

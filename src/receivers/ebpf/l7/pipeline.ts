@@ -91,6 +91,11 @@ export class L7Pipeline {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
   }
 
+  /** The kernel dropped bytes of this connection and cannot say how many (see ConnTracker.lost). */
+  lost(connId: number, tsNs: number): void {
+    this.#tracker.lost(connId, tsNs);
+  }
+
   close(connId: number, tsNs: number): void {
     this.#tracker.close(connId, tsNs);
   }

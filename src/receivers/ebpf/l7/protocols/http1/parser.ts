@@ -213,8 +213,9 @@ export class Http1Session implements ParserSession {
         case St.Length: {
           const avail = end - off;
           if (d.remaining <= avail) {
-            off += d.remaining;
-            this.#countBody(isReq, d.remaining);
+            const r = d.remaining | 0; // ≤ avail: a small integer (no boxed double in the call below)
+            off += r;
+            this.#countBody(isReq, r);
             d.remaining = 0;
             this.#bodyDone(dir, tsNs, out);
           } else {
@@ -256,13 +257,15 @@ export class Http1Session implements ParserSession {
         d.bufLen = 0;
         break;
       case St.Length:
-        this.#countBody(isReq, Math.min(gap, d.remaining));
         if (gap >= d.remaining) {
-          gap -= d.remaining;
+          const r = d.remaining | 0; // ≤ gap: a small integer
+          this.#countBody(isReq, r);
+          gap -= r;
           d.remaining = 0;
           this.#bodyDone(dir, tsNs, out);
           if (gap > 0 && (d.st as St) === St.Head) this.#lose(d); // the next message starts in the gap
         } else {
+          this.#countBody(isReq, gap);
           d.remaining -= gap;
         }
         break;
