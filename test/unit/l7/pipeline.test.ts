@@ -189,3 +189,29 @@ test('a loss of unknown size: the exchange in progress ends there (its status wa
   assert.deepEqual(counter.dataPoints.map((d) => [d.attributes.status, d.value]), [['2xx', 2]]);
   assert.equal(p.stats().tracker.losses, 1);
 });
+
+test('bounded state: many short connections leave nothing behind in the tracker or the linker', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  let ts = 1e9;
+  for (let i = 0; i < 2000; i++) {
+    const c = base(1000 + 2 * i, 1, 'client', `10.0.0.1:${20000 + i}`, '10.0.0.2:80');
+    const s = base(1001 + 2 * i, 2, 'server', '10.0.0.2:80', `10.0.0.1:${20000 + i}`);
+    p.open(c);
+    p.open(s);
+    p.chunk(c.id, true, ts, 5, enc('GET /x HTTP/1.1\r\n\r\n'), 19);
+    p.chunk(s.id, false, ts + 10, 0, enc('GET /x HTTP/1.1\r\n\r\n'), 19);
+    p.chunk(s.id, true, ts + 20, 6, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+    p.chunk(c.id, false, ts + 30, 0, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+    p.close(c.id, ts + 40);
+    p.close(s.id, ts + 40);
+    ts += 1e6;
+    if (i % 100 === 0) p.tick(ts);
+  }
+  const spans = p.tick(ts + 10e9, true);
+  const st = p.stats();
+  assert.equal(st.tracker.records, 4000);
+  assert.equal(st.connections, 0);
+  assert.equal(st.pendingSpans, 0);
+  assert.equal(st.indexKeys, 0);
+  assert.ok(spans.length > 0);
+});

@@ -1,3 +1,5 @@
+import type { KeyHash } from './ids.js';
+import { hashTuplePrefix } from './ids.js';
 import type { ParserRegistry } from './registry.js';
 import type { L7Record, ParserOptions, ParserSession, ProtocolParser, Role } from './types.js';
 import { Direction } from './types.js';
@@ -43,6 +45,8 @@ export interface ConnKeys {
   readonly actualRemote: string;
   /** Normalised `clientIp:port>serverIp:port` (the server address after NAT): equal on both ends. */
   readonly tuple: string;
+  /** Hash state of the exchange-key prefix for this tuple (ids.ts): ids cost only the per-exchange part. */
+  readonly tupleHash: KeyHash;
 }
 
 /** One request/response exchange with its connection: the input of linking, spans and metrics. */
@@ -80,7 +84,8 @@ export function connKeys(c: ConnInfo): ConnKeys {
   const remote = endpoint(c.remoteIp, c.remotePort);
   const actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : remote;
   const local = endpoint(c.localIp, c.localPort);
-  return { remote, actualRemote, tuple: c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}` };
+  const tuple = c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}`;
+  return { remote, actualRemote, tuple, tupleHash: hashTuplePrefix(tuple) };
 }
 
 const TID_RING = 16;
@@ -151,6 +156,8 @@ export class ConnTracker {
   readonly #serverTuples = new Map<string, number>();
   /** Per process: inbound requests waiting for their response (-1 once a server session cannot count them). */
   readonly #inflight = new Map<number, number>();
+  /** Open server connections per process (its in-flight entry goes with the last one). */
+  readonly #serverConns = new Map<number, number>();
   readonly #out: L7Record[] = [];
   readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
@@ -182,6 +189,7 @@ export class ConnTracker {
     this.#conns.set(info.id, c);
     const tuples = info.role === 'client' ? this.#clientTuples : this.#serverTuples;
     tuples.set(c.keys.tuple, (tuples.get(c.keys.tuple) ?? 0) + 1);
+    if (info.role === 'server') this.#serverConns.set(info.pid, (this.#serverConns.get(info.pid) ?? 0) + 1);
   }
 
   #setSession(c: Conn, p: ProtocolParser): void {
@@ -310,11 +318,24 @@ export class ConnTracker {
     const n = (tuples.get(c.keys.tuple) ?? 1) - 1;
     if (n > 0) tuples.set(c.keys.tuple, n);
     else tuples.delete(c.keys.tuple);
-    if (c.info.role === 'server' && c.pendingSeen > 0) {
-      const cur = this.#inflight.get(c.info.pid) ?? 0;
-      if (cur > 0) this.#inflight.set(c.info.pid, Math.max(0, cur - c.pendingSeen));
+    if (c.info.role === 'server') {
+      const pid = c.info.pid;
+      const left = (this.#serverConns.get(pid) ?? 1) - 1;
+      if (left > 0) {
+        this.#serverConns.set(pid, left);
+        const cur = this.#inflight.get(pid) ?? 0;
+        if (cur > 0) this.#inflight.set(pid, Math.max(0, cur - c.pendingSeen));
+      } else {
+        this.#serverConns.delete(pid);
+        this.#inflight.delete(pid);
+      }
       c.pendingSeen = 0;
     }
+  }
+
+  /** Keys held in the tracker's per-tuple and per-process maps (for tests and self-telemetry). */
+  mapSizes(): number {
+    return this.#clientTuples.size + this.#serverTuples.size + this.#inflight.size + this.#serverConns.size;
   }
 
   #drain(c: Conn): void {

@@ -69,6 +69,17 @@ export class KeyHash {
     return this;
   }
 
+  /** A copy of the lanes so far (to extend a per-connection prefix per exchange). */
+  clone(): KeyHash {
+    const h = new KeyHash();
+    h.a = this.a;
+    h.b = this.b;
+    h.c = this.c;
+    h.d = this.d;
+    h.n = this.n;
+    return h;
+  }
+
   /** Finishes the lanes (call once). */
   finish(): this {
     const l0 = fmix32(this.a ^ this.n);
@@ -83,9 +94,14 @@ export class KeyHash {
   }
 }
 
-/** The lanes of an exchange key: version | tuple | ordinal | name | path. */
-export function hashExchange(tuple: string, ordinal: number, name: string, path: string): KeyHash {
-  return new KeyHash().str(EXCHANGE_KEY_VERSION).unit(0x7c).str(tuple).unit(0x7c).int(ordinal).unit(0x7c).str(name).unit(0x7c).str(path).finish();
+/** The lanes of "version | tuple |": computed once per connection. */
+export function hashTuplePrefix(tuple: string): KeyHash {
+  return new KeyHash().str(EXCHANGE_KEY_VERSION).unit(0x7c).str(tuple).unit(0x7c);
+}
+
+/** The lanes of an exchange key: version | tuple | ordinal | name | path (prefix from hashTuplePrefix). */
+export function hashExchange(prefix: KeyHash, ordinal: number, name: string, path: string): KeyHash {
+  return prefix.clone().int(ordinal).unit(0x7c).str(name).unit(0x7c).str(path).finish();
 }
 
 const HEXCH = new Uint8Array(16);

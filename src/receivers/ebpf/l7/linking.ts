@@ -109,7 +109,7 @@ class Entry implements LinkedSpan {
     this.end = ev.record.endNs;
     this.due = ev.record.endNs + windowNs;
     const path = ev.record.attributes['url.path'];
-    this.key = derive && ev.ordinal >= 0 ? hashExchange(ev.keys.tuple, ev.ordinal, ev.record.name, typeof path === 'string' ? path : '') : null;
+    this.key = derive && ev.ordinal >= 0 ? hashExchange(ev.keys.tupleHash, ev.ordinal, ev.record.name, typeof path === 'string' ? path : '') : null;
     this.spanId = this.key !== null ? spanIdOf(this.key, this.isClient ? 'client' : 'server') : randomSpanId();
   }
 
@@ -151,6 +151,7 @@ export class Linker {
   #retired: Entry[] = [];
   #retiredHead = 0;
   #now = 0;
+  #flushes = 0;
   readonly #clientsByTuple = new Map<string, List>();
   readonly #serversByPid = new Map<number, List>();
   readonly #waitingServersByTuple = new Map<string, List>();
@@ -217,6 +218,23 @@ export class Linker {
       this.#retired = rq.slice(this.#retiredHead);
       this.#retiredHead = 0;
     }
+    if ((++this.#flushes & 63) === 0 || force) this.#sweep();
+  }
+
+  /** Drops index lists that hold nothing live (closed connections, quiet processes). */
+  #sweep(): void {
+    for (const m of [this.#clientsByTuple, this.#serversByPid, this.#waitingServersByTuple, this.#waitingClientsByPid] as Map<unknown, List>[]) {
+      for (const [k, l] of m) {
+        let live = false;
+        for (let i = l.head; i < l.items.length && !live; i++) live = !l.items[i].gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.items[i].waiting);
+        if (!live) m.delete(k);
+      }
+    }
+  }
+
+  /** Index sizes (for tests and self-telemetry): keys held in the four indexes. */
+  indexSizes(): number {
+    return this.#clientsByTuple.size + this.#serversByPid.size + this.#waitingServersByTuple.size + this.#waitingClientsByPid.size;
   }
 
   /** A new entry: final now, attached to a parent, or waiting for one. */
@@ -416,8 +434,11 @@ function add<K>(m: Map<K, List>, k: K, e: Entry): void {
 }
 
 function compact<K>(m: Map<K, List>, k: K, l: List): void {
-  if (l.head === l.items.length) m.delete(k);
-  else if (l.head > 64 && l.head * 2 > l.items.length) {
+  if (l.head === l.items.length) {
+    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones
+    l.items.length = 0;
+    l.head = 0;
+  } else if (l.head > 64 && l.head * 2 > l.items.length) {
     l.items = l.items.slice(l.head);
     l.head = 0;
   }

@@ -43,6 +43,8 @@ export interface L7PipelineStats {
   readonly connections: number;
   readonly pendingSpans: number;
   readonly bufferedBytes: number;
+  /** Keys in the tracker's and linker's per-tuple/per-process maps (should follow live connections). */
+  readonly indexKeys: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class L7Pipeline {
       connections: this.#tracker.size,
       pendingSpans: this.#linker?.pending ?? 0,
       bufferedBytes: this.#tracker.bufferedBytes(),
+      indexKeys: this.#tracker.mapSizes() + (this.#linker?.indexSizes() ?? 0),
     };
   }
 }
