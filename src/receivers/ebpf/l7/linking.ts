@@ -71,6 +71,7 @@ export interface LinkedSpan {
 }
 
 const MAX_SCAN = 64;
+const NONE: Entry[] = [];
 const MAX_CANDIDATES = 4;
 
 /** One exchange; once final it is the LinkedSpan itself (no copy). */
@@ -397,11 +398,16 @@ export class Linker {
   }
 
   #threadCandidates(c: Entry, l: List | undefined): Entry[] {
-    if (l === undefined) return [];
-    const out: Entry[] = [];
+    if (l === undefined) return NONE;
+    let out = NONE;
     for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
       const s = l.items[i];
-      if (!s.gone && this.#threadMatch(c, s)) out.push(s);
+      // lists are in arrival order, close to end order: past requests that ended before the call started, stop
+      if (s.end + this.#o.slackNs < c.start) break;
+      if (!s.gone && this.#threadMatch(c, s)) {
+        if (out === NONE) out = [];
+        out.push(s);
+      }
     }
     return out;
   }
@@ -418,6 +424,7 @@ export class Linker {
     let best: Entry | null = null;
     for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
       const c = l.items[i];
+      if (c.end + this.#o.slackNs < s.start) break; // older exchanges on this connection ended before s began
       if (!c.gone && this.#peerMatch(s, c) && (best === null || c.start > best.start)) best = c;
     }
     return best;
