@@ -91,6 +91,9 @@ test('recorded Node traffic, both ends on this node plus an outbound call: 15 li
   assert.equal(s0.attributes['network.peer.port'], 45000);
   assert.equal(s0.attributes['server.address'], '127.0.0.1');
   assert.equal(clients[0].attributes['url.template'], '/users/{id}');
+  assert.equal(clients[0].attributes['url.full'], `http://127.0.0.1:${s0.attributes['server.port']}/users/123`, 'no query: privacy');
+  assert.equal(db.attributes['url.full'], 'http://db/rows/7', 'Host header without a port: default port');
+  assert.equal(db.attributes['server.port'], 80);
   assert.equal(s0.attributes['url.query'], undefined);
   assert.equal(s0.resource, servers[1].resource, 'one Resource object per process');
   assert.notEqual(s0.resource, clients[0].resource);
