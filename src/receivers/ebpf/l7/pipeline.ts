@@ -19,6 +19,9 @@ import { SpanFactory } from './spans.js';
 import type { ParserOptions } from './types.js';
 import { DEFAULT_PARSER_OPTIONS } from './types.js';
 
+/** How often the monotonic → wall clock offset is measured again (NTP slews the wall clock). */
+const CLOCK_REFRESH_NS = 60e9;
+
 export const L7_SCOPE: InstrumentationScope = { name: 'sonde/receiver/ebpf/l7', version: VERSION };
 
 export interface L7PipelineOptions {
@@ -107,6 +110,8 @@ export class L7Pipeline {
    * `force` (shutdown) emits everything still held.
    */
   tick(nowNs: number = this.#clock.nowMonoNs(), force = false): SpanRecord[] {
+    const clock = this.#clock;
+    if (clock instanceof ClockOffset && nowNs - clock.measuredAtMonoNs() >= CLOCK_REFRESH_NS) clock.refresh();
     if (force || nowNs - this.#lastExpire >= 1e9) {
       this.#tracker.expire(nowNs);
       this.#lastExpire = nowNs;
