@@ -234,3 +234,12 @@ test('several inbound requests in flight on one thread (an event loop): skipped,
   assert.equal(byPath(out)['client:/call'].reason, 'root');
   assert.equal(l.stats.ambiguous, 1);
 });
+
+test('a public client address never gets a derived parent (it cannot run Sonde)', () => {
+  const pub = conn('server', 70, '10.0.0.7:443', '203.0.113.9:51000');
+  const [s] = link([event(pub, { start: 1, end: 2, ordinal: 0, peerLocal: false })]);
+  assert.equal(s.reason, 'root');
+  assert.equal(s.parentSpanId, '');
+  const priv = conn('server', 70, '10.0.0.7:443', '10.0.0.9:51000');
+  assert.equal(link([event(priv, { start: 1, end: 2, ordinal: 0, peerLocal: false })])[0].reason, 'derived');
+});

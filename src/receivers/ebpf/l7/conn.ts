@@ -47,6 +47,23 @@ export interface ConnKeys {
   readonly tuple: string;
   /** Hash state of the exchange-key prefix for this tuple (ids.ts): ids cost only the per-exchange part. */
   readonly tupleHash: KeyHash;
+  /**
+   * The peer's address is loopback, private (RFC 1918, CGNAT 100.64/10, IPv6 ULA) or link-local: a peer that
+   * may run Sonde. Public peers (internet clients) never get a derived parent.
+   */
+  readonly peerPrivate: boolean;
+}
+
+/** Loopback, RFC 1918, 100.64.0.0/10, link-local, IPv6 ::1 / fc00::/7 / fe80::/10. */
+export function isPrivateIp(ip: string): boolean {
+  if (ip.includes(':')) {
+    const l = ip.toLowerCase();
+    return l === '::1' || l.startsWith('fc') || l.startsWith('fd') || l.startsWith('fe8') || l.startsWith('fe9') || l.startsWith('fea') || l.startsWith('feb');
+  }
+  const p = ip.split('.');
+  const a = Number(p[0]);
+  const b = Number(p[1]);
+  return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
 }
 
 /** One request/response exchange with its connection: the input of linking, spans and metrics. */
@@ -85,7 +102,8 @@ export function connKeys(c: ConnInfo): ConnKeys {
   const actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : remote;
   const local = endpoint(c.localIp, c.localPort);
   const tuple = c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}`;
-  return { remote, actualRemote, tuple, tupleHash: hashTuplePrefix(tuple) };
+  const peerIp = c.role === 'client' ? c.actualRemoteIp ?? c.remoteIp : c.remoteIp;
+  return { remote, actualRemote, tuple, tupleHash: hashTuplePrefix(tuple), peerPrivate: isPrivateIp(peerIp) };
 }
 
 const TID_RING = 16;

@@ -15,7 +15,8 @@ import { hashExchange, randomSpanId, randomTraceId, spanIdOf, traceIdOf } from '
  *    inside that CLIENT exchange's interval, is a child of that CLIENT span (same trace).
  * 4. derived (SERVER, no local peer): ids derived from the connection's 4-tuple and the exchange's ordinal,
  *    which the agent at the other end computes identically: trace = H(key), parent = the far CLIENT span
- *    H(key, client). Only when the connection was seen from its start (exact ordinals).
+ *    H(key, client). Only when the connection was seen from its start (exact ordinals) and the client's
+ *    address is private (a public client, e.g. on the internet, never runs Sonde: no dangling parent).
  * 5. root: a new trace (derived from the exchange key when there is one, so that the far end's SERVER span,
  *    computed by rule 4, lands in it; random otherwise).
  * A CLIENT span that joined a local trace (rules 1–2) while its far end is on another node cannot make that
@@ -365,7 +366,7 @@ export class Linker {
       e.reason = e.isClient ? 'thread' : 'peer';
     } else {
       e.traceId = e.ownTrace();
-      if (!e.isClient && e.key !== null) {
+      if (!e.isClient && e.key !== null && e.ev.keys.peerPrivate) {
         e.parentSpanId = spanIdOf(e.key, 'client');
         e.reason = 'derived';
       } else {
