@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Records real HTTP/1.x conversations on loopback into test/fixtures/l7/http1/ (see its README.md).
-//   npx tsc -p tsconfig.json && node scripts/record-l7-fixtures.mjs
+//   npx tsc -p tsconfig.json && node scripts/record-l7-fixtures.mjs [name-prefix ...]
+// With prefixes, only the fixtures whose names start with one of them are (re)written: tests index the
+// chunks of the committed recordings, so re-recording one changes what its tests must expect.
 // A recording TCP proxy sits between a real client (curl, wrk, Node's http client, a raw socket) and a
 // real server (nginx via test/peers, a Node http server). Every `data` event the proxy reads is one
 // chunk: the bytes as the kernel delivered them to a reader, so segment/write boundaries are real.
@@ -17,11 +19,14 @@ const { startNginx } = await import(join(root, 'dist/test/peers/index.js'));
 
 mkdirSync(outDir, { recursive: true });
 
-/** A proxy that records each connection as [{ dir, tsUs, bytes }]. */
-async function recordingProxy(upstreamPort) {
+/**
+ * A proxy that records each connection as [{ dir, tsUs, bytes }]; times are µs since the connection's first
+ * byte, or since `sharedT0` (process.hrtime.bigint()) when given, to put several proxies on one time line.
+ */
+async function recordingProxy(upstreamPort, sharedT0) {
   const conns = [];
   const server = net.createServer((client) => {
-    const t0 = process.hrtime.bigint();
+    const t0 = sharedT0 ?? process.hrtime.bigint();
     const chunks = [];
     conns.push(chunks);
     const up = net.connect(upstreamPort, '127.0.0.1');
@@ -37,7 +42,10 @@ async function recordingProxy(upstreamPort) {
   return { port: server.address().port, conns, close: () => new Promise((r) => server.close(r)) };
 }
 
+const only = process.argv.slice(2);
+
 function save(name, chunks, how) {
+  if (only.length > 0 && !only.some((p) => name.startsWith(p))) return;
   const parts = [Buffer.from('SONDE-L7-FIXTURE 1\n')];
   for (const c of chunks) {
     const h = Buffer.alloc(9);
@@ -196,4 +204,58 @@ try {
   save('node-http10-eof', p.conns[1], `raw socket HTTP/1.0 request → Node ${process.version} http server: body delimited by close`);
 } finally {
   server.close();
+}
+
+// ---------- a Node front server that calls a Node backend while handling each request ----------
+// client → [proxy A] → front → [proxy B] → backend, one time line for both proxies: the front's outbound call
+// happens inside its inbound request, which is what thread/in-flight linking must find.
+{
+  const backend = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({ id: Number(req.url.split('/').pop()), items: [1, 2, 3] });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+  const t0 = process.hrtime.bigint();
+  const pb = await recordingProxy(backend.address().port, t0);
+  const backAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const front = http.createServer((req, res) => {
+    req.resume();
+    const id = req.url.split('/').pop();
+    const call = http.request({ host: '127.0.0.1', port: pb.port, path: `/items/${id}`, agent: backAgent }, (r) => {
+      let n = 0;
+      r.on('data', (d) => (n += d.length));
+      r.on('end', () => {
+        const body = `order ${id}: ${n} bytes of items\n`;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    call.end();
+  });
+  await new Promise((r) => front.listen(0, '127.0.0.1', r));
+  const pa = await recordingProxy(front.address().port, t0);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  for (const [i, headers] of [[1, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }], [2, {}], [3, {}]]) {
+    await new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: pa.port, path: `/orders/${i}`, agent, headers }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  agent.destroy();
+  backAgent.destroy();
+  await settle();
+  await pa.close();
+  await pb.close();
+  front.close();
+  backend.close();
+  save('node-chain-front', pa.conns[0], `Node ${process.version} client → Node front server (3 requests, the first with a traceparent); times since the scenario start, shared with node-chain-backend`);
+  save('node-chain-backend', pb.conns[0], `the Node front server → Node backend, one call per inbound request; times since the scenario start, shared with node-chain-front`);
 }

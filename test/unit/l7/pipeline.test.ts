@@ -218,3 +218,44 @@ test('bounded state: many short connections leave nothing behind in the tracker 
   assert.equal(st.indexKeys, 0);
   assert.ok(spans.length > 0);
 });
+
+test('recorded chain client → Node front → Node backend: one trace per request, four spans, no thread ids needed', () => {
+  // user-space recordings carry no thread ids: the front's call is linked because it was the only inbound
+  // request in flight in the front process when the call was written
+  const front = loadFixture('http1', 'node-chain-front');
+  const back = loadFixture('http1', 'node-chain-backend');
+  const client = base(101, 100, 'client', '127.0.0.1:50001', '127.0.0.1:3000');
+  const frontIn = base(102, 200, 'server', '127.0.0.1:3000', '127.0.0.1:50001');
+  const frontOut = base(103, 200, 'client', '127.0.0.1:50002', '127.0.0.1:4000');
+  const backIn = base(104, 300, 'server', '127.0.0.1:4000', '127.0.0.1:50002');
+  const events = [
+    ...front.map((c) => ({ c, a: client, b: frontIn })),
+    ...back.map((c) => ({ c, a: frontOut, b: backIn })),
+  ].sort((x, y) => x.c.tsNs - y.c.tsNs);
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  for (const conn of [client, frontIn, frontOut, backIn]) p.open(conn);
+  for (const { c, a, b } of events) {
+    const ts = T0 + c.tsNs;
+    // request chunks: written by the client end, read by the server end; responses the other way
+    p.chunk(a.id, c.dir === Direction.Request, ts, 0, c.bytes, c.bytes.length);
+    p.chunk(b.id, c.dir !== Direction.Request, ts, 0, c.bytes, c.bytes.length);
+  }
+  const spans = p.tick(T0 + 1e8);
+  assert.equal(spans.length, 12);
+  const by = (pid: number, kind: SpanKind) => spans.filter((s) => s.resource.attributes['process.pid'] === pid && s.kind === kind);
+  const [calls, fronts, outs, backs] = [by(100, SpanKind.CLIENT), by(200, SpanKind.SERVER), by(200, SpanKind.CLIENT), by(300, SpanKind.SERVER)];
+  assert.deepEqual(fronts.map((s) => s.name), ['GET /orders/{id}', 'GET /orders/{id}', 'GET /orders/{id}']);
+  assert.deepEqual(backs.map((s) => s.name), ['GET /items/{id}', 'GET /items/{id}', 'GET /items/{id}']);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(fronts[i].traceId, calls[i].traceId, `request ${i}`);
+    assert.equal(outs[i].traceId, calls[i].traceId);
+    assert.equal(backs[i].traceId, calls[i].traceId);
+    assert.equal(outs[i].parentSpanId, fronts[i].spanId, 'the call is a child of the request being handled');
+    assert.equal(backs[i].parentSpanId, outs[i].spanId, 'the backend span is a child of the call');
+    if (i > 0) assert.equal(fronts[i].parentSpanId, calls[i].spanId);
+  }
+  assert.equal(calls[0].traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(fronts[0].parentSpanId, 'b7ad6b7169203331');
+  assert.equal(new Set(spans.map((s) => s.traceId)).size, 3);
+  assert.equal(p.stats().link.timedOut, 0, 'every span came out as soon as its parent did');
+});
