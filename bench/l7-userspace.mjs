@@ -153,6 +153,22 @@ results.push(await measure('parse + metrics (otel semconv, route templating)', N
   return drive(p, n, () => 0);
 }));
 
+results.push(await measure('short connections: open + req + resp + close, metrics', N / 4, (n) => {
+  const p = new L7Pipeline({ host, spans: false });
+  let ts = 1e12;
+  for (let i = 0; i < n; i++) {
+    const port = 10000 + (i % 50000);
+    const id = 1e6 + i;
+    p.open({ id, pid: 300, role: 'server', localIp: '10.0.0.2', localPort: 80, remoteIp: '10.0.0.9', remotePort: port, cgroupPath: '/system.slice/web.service', fromStart: true }, ts);
+    const req = REQS[i & 255];
+    p.chunk(id, false, ts + 1000, 0, req, req.length);
+    p.chunk(id, true, ts + 2000, 301, RES, RES.length);
+    p.close(id, ts + 3000);
+    ts += 50_000;
+  }
+  return n;
+}));
+
 let spanCount = 0;
 results.push(await measure('parse + metrics + linking + spans', N, (n) => {
   const p = new L7Pipeline({ host });
