@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Records real HTTP/1.x conversations on loopback into test/fixtures/l7/http1/ (see its README.md).
-//   npx tsc -p tsconfig.json && node scripts/record-l7-fixtures.mjs [name-prefix ...]
+//   npx tsc -p tsconfig.json && node scripts/record-http1-fixtures.mjs [name-prefix ...]
 // With prefixes, only the fixtures whose names start with one of them are (re)written: tests index the
 // chunks of the committed recordings, so re-recording one changes what its tests must expect.
 // A recording TCP proxy sits between a real client (curl, wrk, Node's http client, a raw socket) and a
