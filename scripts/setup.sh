@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Toolchains installed outside apt on this machine kind: rustup's cargo (fetches the libbpf sources) and Go
+# (builds the OpenTelemetry Collector the exporter tests talk to).
+for d in "$HOME/.cargo/bin" /usr/local/go/bin; do [ -d "$d" ] && PATH="$d:$PATH"; done
+export PATH
+
 want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 

@@ -1,0 +1,166 @@
+/*
+ * The layout contract: sizeof/offsetof of every field of every struct shared with the
+ * BPF programs, and the values of shared enums, taken from the C headers themselves
+ * (bpf/include/ and bpf/probes/ headers). TypeScript's generated layouts
+ * (src/native/layouts.generated.ts) are checked against this by a unit test.
+ * The _Static_asserts prove each field list is complete: the headers have no implicit
+ * padding (-Werror=padded), so the listed field sizes must add up to sizeof.
+ */
+#include "common.h"
+#include <linux/types.h>
+#include "sonde.h"
+#include "conn.h"
+#include "process.h"
+#include "tcp.h"
+#include "ringbench.h"
+
+#define FSIZE(T, f) sizeof(((T *)0)->f)
+
+struct field_desc {
+	const char *name;
+	size_t offset, size;
+};
+
+struct struct_desc {
+	const char *name;
+	size_t size;
+	const struct field_desc *fields;
+	size_t nfields;
+};
+
+#define F(T, f) {#f, offsetof(T, f), FSIZE(T, f)}
+#define STRUCT(T, arr) {#T, sizeof(struct T), arr, sizeof(arr) / sizeof(arr[0])}
+
+static const struct field_desc tuple_fields[] = {
+	F(struct sonde_tuple, saddr), F(struct sonde_tuple, daddr), F(struct sonde_tuple, family),
+	F(struct sonde_tuple, sport), F(struct sonde_tuple, dport), F(struct sonde_tuple, _pad0),
+};
+_Static_assert(16 + 16 + 2 + 2 + 2 + 2 == sizeof(struct sonde_tuple), "sonde_tuple field list incomplete");
+
+static const struct field_desc conn_fields[] = {
+	F(struct sonde_conn, start_ns), F(struct sonde_conn, cgroup_id), F(struct sonde_conn, sock_ino),
+	F(struct sonde_conn, tuple),    F(struct sonde_conn, pid),       F(struct sonde_conn, tid),
+	F(struct sonde_conn, netns),    F(struct sonde_conn, role),      F(struct sonde_conn, _pad0),
+};
+_Static_assert(8 * 3 + sizeof(struct sonde_tuple) + 4 * 3 + 1 + 3 == sizeof(struct sonde_conn),
+	       "sonde_conn field list incomplete");
+
+static const struct field_desc listen_key_fields[] = {
+	F(struct sonde_listen_key, netns), F(struct sonde_listen_key, port), F(struct sonde_listen_key, _pad0),
+};
+_Static_assert(4 + 2 + 2 == sizeof(struct sonde_listen_key), "sonde_listen_key field list incomplete");
+
+static const struct field_desc listener_fields[] = {
+	F(struct sonde_listener, cgroup_id), F(struct sonde_listener, pid), F(struct sonde_listener, count),
+};
+_Static_assert(8 + 4 + 4 == sizeof(struct sonde_listener), "sonde_listener field list incomplete");
+
+static const struct field_desc process_fields[] = {
+	F(struct process_event, ts_ns), F(struct process_event, cgroup_id), F(struct process_event, type),
+	F(struct process_event, pid),   F(struct process_event, ppid),      F(struct process_event, exit_code),
+	F(struct process_event, flags), F(struct process_event, _pad0),     F(struct process_event, comm),
+};
+_Static_assert(8 * 2 + 4 * 6 + SONDE_COMM_LEN == sizeof(struct process_event), "process_event field list incomplete");
+
+static const struct field_desc tcp_fields[] = {
+	F(struct tcp_event, ts_ns),
+	F(struct tcp_event, cookie),
+	F(struct tcp_event, cgroup_id),
+	F(struct tcp_event, duration_ns),
+	F(struct tcp_event, bytes_sent),
+	F(struct tcp_event, bytes_received),
+	F(struct tcp_event, tuple),
+	{"tuple.saddr", offsetof(struct tcp_event, tuple.saddr), FSIZE(struct tcp_event, tuple.saddr)},
+	{"tuple.daddr", offsetof(struct tcp_event, tuple.daddr), FSIZE(struct tcp_event, tuple.daddr)},
+	{"tuple.family", offsetof(struct tcp_event, tuple.family), FSIZE(struct tcp_event, tuple.family)},
+	{"tuple.sport", offsetof(struct tcp_event, tuple.sport), FSIZE(struct tcp_event, tuple.sport)},
+	{"tuple.dport", offsetof(struct tcp_event, tuple.dport), FSIZE(struct tcp_event, tuple.dport)},
+	F(struct tcp_event, type),
+	F(struct tcp_event, pid),
+	F(struct tcp_event, netns),
+	F(struct tcp_event, error),
+	F(struct tcp_event, retransmits),
+	F(struct tcp_event, role),
+	F(struct tcp_event, state),
+	F(struct tcp_event, _pad0),
+};
+_Static_assert(8 * 6 + sizeof(struct sonde_tuple) + 4 * 5 + 1 + 1 + 2 == sizeof(struct tcp_event),
+	       "tcp_event field list incomplete");
+
+static const struct field_desc ringbench_cfg_fields[] = {
+	F(struct ringbench_cfg, target_tgid), F(struct ringbench_cfg, events_per_call),
+};
+_Static_assert(4 + 4 == sizeof(struct ringbench_cfg), "ringbench_cfg field list incomplete");
+
+static const struct struct_desc structs[] = {
+	STRUCT(sonde_tuple, tuple_fields),
+	STRUCT(sonde_conn, conn_fields),
+	STRUCT(sonde_listen_key, listen_key_fields),
+	STRUCT(sonde_listener, listener_fields),
+	STRUCT(process_event, process_fields),
+	STRUCT(tcp_event, tcp_fields),
+	STRUCT(ringbench_cfg, ringbench_cfg_fields),
+};
+
+struct enum_desc {
+	const char *name;
+	int64_t value;
+};
+
+#define E(v) {#v, v}
+static const struct enum_desc enums[] = {
+	E(SONDE_LOST_RINGBUF_FULL), E(SONDE_LOST_TABLE_FULL), E(SONDE_LOST_UNTRACKED), E(SONDE_LOST__MAX),
+	E(SONDE_COMM_LEN), E(SONDE_ADDR_LEN),
+	E(SONDE_ROLE_UNKNOWN), E(SONDE_ROLE_CLIENT), E(SONDE_ROLE_SERVER),
+	E(PROCESS_EVENT_EXEC), E(PROCESS_EVENT_EXIT), E(PROCESS_EVENT_OOM_KILL), E(PROCESS_EVENT_FORK),
+	E(PROCESS_FLAG_OOM_KILLED),
+	E(TCP_EVENT_CONNECT), E(TCP_EVENT_CONNECT_FAILED), E(TCP_EVENT_ACCEPT), E(TCP_EVENT_CLOSE),
+	E(TCP_EVENT_LISTEN_OPEN), E(TCP_EVENT_LISTEN_CLOSE), E(TCP_EVENT_RETRANSMIT),
+	E(SONDE_TCP_ESTABLISHED), E(SONDE_TCP_SYN_SENT), E(SONDE_TCP_SYN_RECV), E(SONDE_TCP_FIN_WAIT1),
+	E(SONDE_TCP_FIN_WAIT2), E(SONDE_TCP_TIME_WAIT), E(SONDE_TCP_CLOSE), E(SONDE_TCP_CLOSE_WAIT),
+	E(SONDE_TCP_LAST_ACK), E(SONDE_TCP_LISTEN), E(SONDE_TCP_CLOSING), E(SONDE_TCP_NEW_SYN_RECV),
+	/* the ring-buffer record header that batches keep (src/native/ring-records.ts) */
+	E(BPF_RINGBUF_HDR_SZ), E(BPF_RINGBUF_BUSY_BIT), E(BPF_RINGBUF_DISCARD_BIT),
+};
+
+/* layouts(): { structs: { name: { size, fields: { name: { offset, size } } } }, enums: { NAME: value } } */
+static napi_value js_layouts(napi_env env, napi_callback_info info)
+{
+	napi_value result, s_obj, e_obj;
+	size_t i, j;
+
+	napi_create_object(env, &result);
+	napi_create_object(env, &s_obj);
+	for (i = 0; i < sizeof(structs) / sizeof(structs[0]); i++) {
+		napi_value so, fo, size;
+		napi_create_object(env, &so);
+		napi_create_uint32(env, structs[i].size, &size);
+		napi_set_named_property(env, so, "size", size);
+		napi_create_object(env, &fo);
+		for (j = 0; j < structs[i].nfields; j++) {
+			napi_value f, off, sz;
+			napi_create_object(env, &f);
+			napi_create_uint32(env, structs[i].fields[j].offset, &off);
+			napi_create_uint32(env, structs[i].fields[j].size, &sz);
+			napi_set_named_property(env, f, "offset", off);
+			napi_set_named_property(env, f, "size", sz);
+			napi_set_named_property(env, fo, structs[i].fields[j].name, f);
+		}
+		napi_set_named_property(env, so, "fields", fo);
+		napi_set_named_property(env, s_obj, structs[i].name, so);
+	}
+	napi_create_object(env, &e_obj);
+	for (i = 0; i < sizeof(enums) / sizeof(enums[0]); i++) {
+		napi_value v;
+		napi_create_int64(env, enums[i].value, &v);
+		napi_set_named_property(env, e_obj, enums[i].name, v);
+	}
+	napi_set_named_property(env, result, "structs", s_obj);
+	napi_set_named_property(env, result, "enums", e_obj);
+	return result;
+}
+
+void sonde_layouts_register(napi_env env, napi_value exports)
+{
+	sonde_export(env, exports, "layouts", js_layouts);
+}
