@@ -11,13 +11,20 @@ import type { LinkOptions, LinkStats, LinkedSpan } from './linking.js';
 import { Linker } from './linking.js';
 import type { L7MetricsNaming, ProtocolMetricSpec } from './metrics.js';
 import { L7Metrics } from './metrics.js';
-import { http1Parser } from './protocols/http1/parser.js';
+import { protocolParsers } from './protocols/index.js';
 import { ParserRegistry } from './registry.js';
 import { ResourceCache } from './resources.js';
 import { RouteTemplater } from './routes.js';
 import { SpanFactory } from './spans.js';
 import type { ParserOptions } from './types.js';
 import { DEFAULT_PARSER_OPTIONS } from './types.js';
+
+/** Every built-in protocol parser, in detection order (protocols/index.ts). */
+export function defaultRegistry(): ParserRegistry {
+  const r = new ParserRegistry();
+  for (const p of protocolParsers) r.register(p);
+  return r;
+}
 
 /** How often the monotonic → wall clock offset is measured again (NTP slews the wall clock). */
 const CLOCK_REFRESH_NS = 60e9;
@@ -26,7 +33,7 @@ export const L7_SCOPE: InstrumentationScope = { name: 'sonde/receiver/ebpf/l7', 
 
 export interface L7PipelineOptions {
   readonly host: Pick<HostInfo, 'hostname' | 'machineId' | 'arch'>;
-  /** Parsers by protocol; default: a registry with HTTP/1. */
+  /** Parsers by protocol; default: every built-in parser (defaultRegistry()). */
   readonly registry?: ParserRegistry;
   readonly parser?: Partial<ParserOptions>;
   readonly link?: Partial<LinkOptions>;
@@ -69,7 +76,7 @@ export class L7Pipeline {
   #lastExpire = 0;
 
   constructor(opts: L7PipelineOptions) {
-    const registry = opts.registry ?? new ParserRegistry().register(http1Parser);
+    const registry = opts.registry ?? defaultRegistry();
     const resources = new ResourceCache(opts.host);
     const routes = new RouteTemplater(opts.routeCap ?? 200);
     this.#clock = opts.clock ?? new ClockOffset();
