@@ -259,3 +259,40 @@ test('recorded chain client → Node front → Node backend: one trace per reque
   assert.equal(new Set(spans.map((s) => s.traceId)).size, 3);
   assert.equal(p.stats().link.timedOut, 0, 'every span came out as soon as its parent did');
 });
+
+test('IPv4-mapped addresses are unmapped; loopback tuples are matched within their network namespace', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  // pod A: client and server talk over 127.0.0.1 in netns 1; pod B (netns 2) has the same tuple, server only
+  const c = { ...base(1, 1, 'client', '127.0.0.1:40000', '127.0.0.1:8080'), netns: 1 };
+  const s = { ...base(2, 2, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), netns: 1 };
+  const other = { ...base(3, 3, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), localIp: '::ffff:127.0.0.1', remoteIp: '::FFFF:127.0.0.1', netns: 2 };
+  assert.equal(other.localPort, 8080);
+  for (const x of [c, s, other]) p.open(x);
+  const req = enc('GET /x HTTP/1.1\r\n\r\n');
+  const res = enc('HTTP/1.1 204 No Content\r\n\r\n');
+  p.chunk(c.id, true, 1000, 5, req, req.length);
+  p.chunk(s.id, false, 1100, 0, req, req.length);
+  p.chunk(other.id, false, 1150, 0, req, req.length);
+  p.chunk(other.id, true, 1160, 7, res, res.length);
+  p.chunk(s.id, true, 1200, 6, res, res.length);
+  p.chunk(c.id, false, 1300, 0, res, res.length);
+  const spans = p.tick(10e9, true);
+  const client = spans.find((x) => x.kind === SpanKind.CLIENT) as SpanRecord;
+  const inA = spans.find((x) => x.resource.attributes['process.pid'] === 2) as SpanRecord;
+  const inB = spans.find((x) => x.resource.attributes['process.pid'] === 3) as SpanRecord;
+  assert.equal(inA.parentSpanId, client.spanId);
+  assert.notEqual(inB.parentSpanId, client.spanId, 'another namespace: not the same connection');
+  // without namespaces the two would be one tuple
+  const q = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  const c2 = base(1, 1, 'client', '127.0.0.1:40000', '127.0.0.1:8080');
+  const o2 = { ...base(3, 3, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), localIp: '::ffff:127.0.0.1', remoteIp: '::ffff:127.0.0.1' };
+  q.open(c2);
+  q.open(o2);
+  q.chunk(c2.id, true, 1000, 5, req, req.length);
+  q.chunk(o2.id, false, 1150, 0, req, req.length);
+  q.chunk(o2.id, true, 1160, 7, res, res.length);
+  q.chunk(c2.id, false, 1300, 0, res, res.length);
+  const two = q.tick(10e9, true);
+  assert.equal((two.find((x) => x.kind === SpanKind.SERVER) as SpanRecord).parentSpanId, (two.find((x) => x.kind === SpanKind.CLIENT) as SpanRecord).spanId, 'unmapped: same tuple as the IPv4 end');
+  assert.equal(inB.attributes['client.address'], '127.0.0.1');
+});

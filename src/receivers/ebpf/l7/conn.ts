@@ -29,6 +29,11 @@ export interface ConnInfo {
   /** cgroup v2 path of the process (`/sys/fs/cgroup` relative, e.g. `/system.slice/nginx.service`). */
   readonly cgroupPath: string;
   /**
+   * Network namespace inode. Loopback tuples only mean something inside one namespace (two pods can both
+   * talk 127.0.0.1:40000 → 127.0.0.1:8080): with it, loopback connections are matched per namespace.
+   */
+  readonly netns?: number;
+  /**
    * True when the kernel saw the connection established (connect/accept, sock_ops ESTABLISHED): every
    * byte of the stream from its start is accounted for, so exchange ordinals are exact.
    */
@@ -52,6 +57,15 @@ export interface ConnKeys {
    * may run Sonde. Public peers (internet clients) never get a derived parent.
    */
   readonly peerPrivate: boolean;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}
+
+/** `::ffff:a.b.c.d` → `a.b.c.d` (the two ends of a dual-stack connection must name it alike). */
+export function unmapIpv4(ip: string): string {
+  return ip.length > 7 && ip.charCodeAt(0) === 58 && ip.toLowerCase().startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 /** Loopback, RFC 1918, 100.64.0.0/10, link-local, IPv6 ::1 / fc00::/7 / fe80::/10. */
@@ -113,7 +127,8 @@ class Keys implements ConnKeys {
     this.remote = endpoint(c.remoteIp, c.remotePort);
     this.actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : this.remote;
     const local = endpoint(c.localIp, c.localPort);
-    this.tuple = c.role === 'client' ? `${local}>${this.actualRemote}` : `${this.remote}>${local}`;
+    const tuple = c.role === 'client' ? `${local}>${this.actualRemote}` : `${this.remote}>${local}`;
+    this.tuple = c.netns !== undefined && isLoopback(c.remoteIp) ? `${c.netns}/${tuple}` : tuple;
     this.#peerIp = c.role === 'client' ? c.actualRemoteIp ?? c.remoteIp : c.remoteIp;
   }
 
@@ -218,7 +233,11 @@ export class ConnTracker {
   }
 
   /** A connection starts being traced. Re-opening an id replaces the old connection (cookie reuse never happens within a boot, but a lost close may). */
-  open(info: ConnInfo, tsNs = 0): void {
+  open(conn: ConnInfo, tsNs = 0): void {
+    let info = conn;
+    if (info.localIp.startsWith('::') || info.remoteIp.startsWith('::') || (info.actualRemoteIp?.startsWith('::') ?? false)) {
+      info = { ...info, localIp: unmapIpv4(info.localIp), remoteIp: unmapIpv4(info.remoteIp), ...(info.actualRemoteIp !== undefined ? { actualRemoteIp: unmapIpv4(info.actualRemoteIp) } : {}) };
+    }
     const old = this.#conns.get(info.id);
     if (old !== undefined) this.#closeConn(old, tsNs);
     else if (this.#conns.size >= this.#max) {
