@@ -435,12 +435,17 @@ export class Http1Session implements ParserSession {
       return -2;
     }
     const mEnd = i;
-    let lineEnd = mEnd;
-    while (lineEnd < e && b[lineEnd] !== LF) lineEnd++;
-    if (lineEnd === e && !truncated) return -1;
+    // one pass over the target (to SP, CR or LF), then the version and the line end right after it
     const tStart = mEnd + 1;
     let tEnd = tStart;
-    while (tEnd < lineEnd && b[tEnd] !== SP && b[tEnd] !== CR) tEnd++;
+    while (tEnd < e) {
+      const c = b[tEnd];
+      if (c === SP || c === CR || c === LF) break;
+      tEnd++;
+    }
+    let lineEnd = tEnd;
+    while (lineEnd < e && b[lineEnd] !== LF) lineEnd++;
+    if (lineEnd === e && !truncated) return -1;
     if (tEnd === tStart) {
       this.#lose(d);
       return -2;
