@@ -72,12 +72,14 @@ export class L7Pipeline {
   readonly #metrics: L7Metrics;
   readonly #spans: SpanFactory;
   readonly #clock: WallClock;
+  readonly #resources: ResourceCache;
   readonly #linked: LinkedSpan[] = [];
   #lastExpire = 0;
 
   constructor(opts: L7PipelineOptions) {
     const registry = opts.registry ?? defaultRegistry();
     const resources = new ResourceCache(opts.host);
+    this.#resources = resources;
     const routes = new RouteTemplater(opts.routeCap ?? 200);
     this.#clock = opts.clock ?? new ClockOffset();
     this.#metrics = new L7Metrics({ naming: opts.metrics?.naming ?? 'coroot', protocols: opts.metrics?.protocols }, resources, routes, L7_SCOPE);
@@ -101,6 +103,11 @@ export class L7Pipeline {
   /** See ConnTracker.chunk: `egress` = written by the connection's process; `tid` 0 when unknown. */
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
+  }
+
+  /** A process exited (the process probe's exit event): its span Resource is forgotten (pids get reused). */
+  processExit(pid: number): void {
+    this.#resources.dropProcess(pid);
   }
 
   /** The kernel dropped bytes of this connection and cannot say how many (see ConnTracker.lost). */
