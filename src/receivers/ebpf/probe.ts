@@ -104,6 +104,8 @@ export interface ProbeFactory<C = unknown> {
   readonly object: string;
   /** probes whose objects must be loaded first (map sharing), e.g. l7 → ['tcp'] */
   readonly requires?: readonly string[];
+  /** The object uses classic tracepoints (tracefs): checked at start, mounted when `mount_tracefs` allows. */
+  readonly needsTracefs?: boolean;
   readonly configSchema: Schema<C>;
   /** Includes `enabled`; no side effects. */
   createDefaultConfig(): C;

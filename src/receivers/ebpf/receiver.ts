@@ -163,7 +163,7 @@ export class EbpfReceiver implements Component {
     const enabled = registry.names().filter((n) => cfg.probes[n]?.enabled);
     const order = registry.loadOrder(enabled);
     if (real) {
-      const needTracefs = order.some((n) => (registry.get(n) as { needsTracefs?: boolean } | undefined)?.needsTracefs === true);
+      const needTracefs = order.some((n) => registry.get(n)?.needsTracefs === true);
       const checks = assertEnvironment({
         native, btfPath: cfg.btf_custom_path || undefined, needTracefs, fix: cfg.mount_tracefs,
         procRoot: '/proc',

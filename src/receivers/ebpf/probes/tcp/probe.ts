@@ -98,6 +98,7 @@ class TcpProbe implements Probe {
   readonly #tuple: Tuple = { family: 0, saddr: new Uint8Array(16), sport: 0, daddr: new Uint8Array(16), dport: 0 };
   readonly #proxies: Set<string>;
   #now = Date.now();
+  #uncookied = 0;
 
   constructor(ctx: ProbeContext, cfg: TcpProbeConfig) {
     this.#ctx = ctx;
@@ -250,7 +251,7 @@ class TcpProbe implements Probe {
       if (l.pid === self || l.pid === 0) continue;
       const tcp = this.#tcpOf(this.#ctx.cgroups.of(l.pid, 0));
       const addr = this.#labels.ofBytes(l.saddr, l.family, l.sport);
-      const cookie = l.cookie !== undefined ? Number(l.cookie) : -(this.#listeners.size + 1);
+      const cookie = l.cookie !== undefined ? Number(l.cookie) : -++this.#uncookied; // no cookie: never closed by an event
       this.#addListener(cookie, tcp, addr, this.#proxyOf(l.pid));
     }
     const seed = new KernelSeed(obj);
