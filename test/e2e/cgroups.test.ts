@@ -105,10 +105,12 @@ describe('cgroups receiver on real cgroups', { skip, concurrency: false }, () =>
     if (fs.v1.has('cpuacct')) assert.ok(Math.abs(usage - Number(g.read('cpuacct', 'cpuacct.usage')) / 1e9) < 0.02);
     if (v1cpu) {
       assert.equal(value(c, 'container_resources_cpu_limit_cores'), 0.5);
-      assert.ok(usage > 0.7 && usage < 1.3, `2 s of burning at 0.5 core ≈ 1 s of CPU, got ${usage}`);
+      // The quota caps 2 s of burning at ≈1 s of CPU (less when other programs keep the cores busy).
+      assert.ok(usage > 0.2 && usage < 1.15, `2 s of burning at 0.5 core ≤ 1 s of CPU, got ${usage}`);
       const throttled = value(c, 'container_resources_cpu_throttled_seconds_total')!;
-      const fileThrottled = parseFlatKeyed(g.read('cpu', 'cpu.stat')).throttled_time / 1e9;
-      assert.ok(throttled > 0.5, `throttled ${throttled}s`);
+      const stat = parseFlatKeyed(g.read('cpu', 'cpu.stat'));
+      const fileThrottled = stat.throttled_time / 1e9;
+      assert.ok(throttled > 0 && stat.nr_throttled > 0, `throttled ${throttled}s in ${stat.nr_throttled} periods`);
       assert.ok(Math.abs(throttled - fileThrottled) < 0.01);
     }
     if (fs.unified) assert.notEqual(value(c, 'container_resources_cpu_pressure_waiting_seconds_total', { kind: 'some' }), undefined);
