@@ -99,6 +99,7 @@ class TcpProbe implements Probe {
   readonly #proxies: Set<string>;
   #now = Date.now();
   #uncookied = 0;
+  #obj?: BpfObject;
 
   constructor(ctx: ProbeContext, cfg: TcpProbeConfig) {
     this.#ctx = ctx;
@@ -117,7 +118,33 @@ class TcpProbe implements Probe {
   }
 
   configure(obj: BpfObject): void {
+    this.#obj = obj;
     obj.setMaxEntries('sonde_conns', this.#cfg.max_connections);
+  }
+
+  /**
+   * The kernel table is an LRU: an entry it evicted (more live sockets than max_connections) never gets its
+   * CLOSE, so its user-space twin would stay "active" forever. When there are more twins than the kernel
+   * can hold, keep only those whose cookie is still in the kernel table.
+   */
+  #reconcile(): void {
+    if (this.#conns.size <= this.#cfg.max_connections || !this.#obj) return;
+    let live: Set<number>;
+    try {
+      const e = this.#obj.map('sonde_conns').entries();
+      live = new Set<number>();
+      for (let i = 0; i < e.count; i++) live.add(u64(new DataView(e.keys.buffer, e.keys.byteOffset), i * 8));
+    } catch {
+      return;
+    }
+    let dropped = 0;
+    for (const [cookie, d] of this.#conns) {
+      if (live.has(cookie)) continue;
+      this.#conns.delete(cookie);
+      d.active--;
+      dropped++;
+    }
+    this.#ctx.logger.warnOnce('conns-evicted', 'the kernel connection table overflowed: raise probes.tcp.max_connections', { dropped });
   }
 
   #tcpOf(cg: CgroupEntry): CgroupTcp {
@@ -281,6 +308,7 @@ class TcpProbe implements Probe {
 
   collect(out: MetricsWriter): void {
     const now = (this.#now = Date.now());
+    this.#reconcile();
     for (const [cg, t] of this.#byCgroup) {
       if (now - t.lastSeen > this.#ctx.idleTimeoutMs && !t.live()) {
         this.#byCgroup.delete(cg);
