@@ -32,6 +32,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'sonde-ebpf-e2e-'));
 const groups: TestCgroup[] = [];
 const children: ChildProcess[] = [];
 const NODE = process.execPath;
+// host-side veth subnets (10.231.<n>.0/30) derived from the pid: concurrent runs on one machine do not collide
+const SUBNET = 100 + 2 * (process.pid % 60);
 
 // Replies `reply` bytes once it got `send` bytes; closes after the client (hold) or right away.
 const SERVER = `
@@ -295,7 +297,7 @@ void describe('ebpf receiver (e2e, root): metrics and logs through the Service',
   });
 
   void test('connect into a namespace whose veth drops SYNs: a failed connect (timeout) for that destination', async () => {
-    const ns = new TestNetns('rxto', 61);
+    const ns = new TestNetns('rxto', SUBNET);
     try {
       ns.exec('iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP']);
       const g = cgroup('timeout');
@@ -321,7 +323,7 @@ except OSError as e:
   });
 
   void test('retransmits on a lossy path (iptables statistic drop) counted for that destination', async () => {
-    const ns = new TestNetns('rxrt', 62);
+    const ns = new TestNetns('rxrt', SUBNET + 1);
     try {
       const srv = new Lines(spawn('ip', [...ns.prefix.slice(1), NODE, '--input-type=module', '-e', SERVER, '400000', '10', ns.nsAddr], { stdio: ['pipe', 'pipe', 'pipe'] }));
       const port = Number((await srv.next('port'))[0]);
