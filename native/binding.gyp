@@ -8,7 +8,9 @@
         "src/object.c",
         "src/map.c",
         "src/ring.c",
-        "src/layouts.c"
+        "src/netlink.c",
+        "src/layouts.c",
+        "src/layouts_tcp.c"
       ],
       "include_dirs": [
         "../build/libbpf/include",

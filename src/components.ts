@@ -10,6 +10,7 @@ import { cgroupProcessorFactory } from './processors/cgroup/factory.js';
 import { containerProcessorFactory } from './processors/container/factory.js';
 import { k8sAttributesProcessorFactory } from './processors/k8sattributes/factory.js';
 import { cgroupsReceiverFactory } from './receivers/cgroups/factory.js';
+import { ebpfReceiverFactory } from './receivers/ebpf/factory.js';
 import { nodeReceiverFactory } from './receivers/node/factory.js';
 import type { Components } from './service/registry.js';
 import { defineComponents } from './service/registry.js';
@@ -17,7 +18,7 @@ import { defineComponents } from './service/registry.js';
 /** Every component Sonde ships, keyed by YAML type. Add a factory here to make a component available. */
 export function builtinComponents(): Components {
   return defineComponents({
-    receivers: [nodeReceiverFactory, cgroupsReceiverFactory],
+    receivers: [nodeReceiverFactory, cgroupsReceiverFactory, ebpfReceiverFactory],
     processors: [batchProcessorFactory, cgroupProcessorFactory, containerProcessorFactory, k8sAttributesProcessorFactory],
     exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory, prometheusRemoteWriteExporterFactory, clickhouseExporterFactory],
     extensions: [],

@@ -18,6 +18,7 @@ import { makeLogs, makeMetrics, makeSpans } from '../helpers/data.js';
 import { deepFreeze } from '../helpers/freeze.js';
 import { Sink } from '../helpers/sinks.js';
 import { testSettings, TestHost } from '../helpers/settings.js';
+import { fixturesDir } from '../helpers/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sonde-conformance-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,6 +43,9 @@ const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   // point them into the temp dir (nothing listens there: the "missing runtime" path).
   'receiver/cgroups': { runtimes: noRuntimes() },
   'processor/container': { runtimes: noRuntimes() },
+  // Loading BPF programs needs root and a kernel: replay the recorded ring-buffer fixtures through FakeNative
+  // (the receiver's `native_binding: fake:<dir>` seam) so the suite runs unprivileged.
+  'receiver/ebpf': { native_binding: `fake:${fixturesDir('ringbuf')}` },
 };
 
 function noRuntimes(): Record<string, unknown> {
