@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * L7 payload capture from TCP segments: cgroup_skb egress + ingress programs attached to the
+ * cgroup v2 root see every TCP segment of every socket on the host, in the kernel's own
+ * packets (no syscall tracepoints: they put every syscall of every process on the tracing slow
+ * path, BENCHMARKS-ebpf.md). Per segment with payload:
+ *
+ *   1. headers from the linear skb area (direct packet access): TCP, payload offset, seq
+ *   2. per-connection state (l7_conns, LRU, key = socket cookie, like sonde_conns)
+ *   3. until a protocol is known: the detector table (targ_detectors) on the first bytes;
+ *      after targ_detect_tries misses the connection is ignored (one lookup per segment)
+ *   4. detected: DATA record = header + the first targ_capture_bytes of the segment + its real
+ *      length; sequence numbers drop retransmits and report holes (gap) so user space gets the
+ *      stream in order; the owner pid/tid from process context (egress writes)
+ *   5. tp_btf/inet_sock_set_state -> CLOSE: CLOSE record, state dropped
+ *
+ * Who wrote: tp_btf/tcp_sendmsg_locked runs in the writer's context before its data is queued
+ * and records the thread in the connection's state; egress segments carry it (also when TCP
+ * sends them later from softirq). Ingress segments arrive in softirq: no reader is known (0).
+ * See bpf/README.md, "l7 probe", for the measurements behind the choices.
+ */
+#include "vmlinux.bpf.h"
+#include "ringbuf.bpf.h"
+#include "l7.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
+#define AF_INET 2
+#define AF_INET6 10
+#define TCP_CLOSE_STATE 7
+
+/* The agent's own tgid: its connections are never traced. */
+const volatile __u32 targ_self_tgid = 0;
+/* Payload bytes copied per segment (<= L7_CAPTURE_MAX). */
+const volatile __u32 targ_capture_bytes = 1024;
+/* Payload segments the detector may reject before the connection is ignored. */
+const volatile __u32 targ_detect_tries = 4;
+/* The detector table (user space fills it before load). */
+const volatile __u32 targ_ndetectors = 0;
+const volatile struct l7_detector targ_detectors[L7_DETECTORS_MAX] = {};
+
+/* Shared with tcp.bpf.c through bpf_map__reuse_fd (bpf/README.md): read, and the owner fixed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sonde_conn);
+} sonde_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct l7_conn);
+} l7_conns SEC(".maps");
+
+/* A DATA record is built here, then copied to the ring at its real size. */
+struct l7_record {
+	struct l7_event hdr;
+	__u8 data[L7_CAPTURE_MAX];
+};
+
+/*
+ * Scratch records per CPU, one per nesting level: an egress program in process context can be
+ * interrupted by softirq that runs egress/ingress programs on the same CPU. `l7_nest` (per-CPU,
+ * atomically incremented around the scratch's use) picks the level.
+ */
+#define L7_NEST_MAX 3
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, L7_NEST_MAX);
+	__type(key, __u32);
+	__type(value, struct l7_record);
+} l7_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} l7_nest SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, L7_STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} l7_stats SEC(".maps");
+
+static __always_inline void stat_inc(enum l7_stat s)
+{
+	__u32 key = s;
+	__u64 *v = bpf_map_lookup_elem(&l7_stats, &key);
+
+	if (v)
+		*v += 1;
+}
+
+struct seg {
+	__u32 off; /* payload offset from the network header */
+	__u32 len; /* payload bytes */
+	__u32 seq; /* sequence number of the first payload byte */
+	__u32 syn;
+};
+
+/* TCP segment headers from the linear area; 0 if this is not a TCP segment with payload. */
+static __always_inline int parse(struct __sk_buff *skb, struct seg *s)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct tcphdr *th;
+	__u32 nh;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end)
+			goto not_linear;
+		if (ip->protocol != IPPROTO_TCP)
+			return 0;
+		nh = ip->ihl * 4;
+		if (nh < sizeof(*ip))
+			return 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end)
+			goto not_linear;
+		if (ip6->nexthdr != IPPROTO_TCP)
+			return 0; /* extension headers: not parsed */
+		nh = sizeof(*ip6);
+	} else {
+		return 0;
+	}
+	th = data + nh;
+	if ((void *)(th + 1) > end)
+		goto not_linear;
+	s->off = nh + th->doff * 4;
+	if (skb->len <= s->off)
+		return 0; /* no payload: pure ACK, SYN, FIN */
+	s->len = skb->len - s->off;
+	s->seq = bpf_ntohl(th->seq);
+	s->syn = th->syn;
+	return 1;
+not_linear:
+	stat_inc(L7_STAT_NOT_LINEAR);
+	return 0;
+}
+
+/* The detector table on the first bytes. Returns the row index or -1. */
+static __always_inline int detect(__u64 first, __u32 len, __u8 dirbits)
+{
+	__u32 n = targ_ndetectors;
+
+	for (int i = 0; i < L7_DETECTORS_MAX; i++) {
+		const volatile struct l7_detector *d = &targ_detectors[i];
+		__u64 prefix, mask;
+
+		if (i >= n)
+			break;
+		if (!(d->dir & dirbits) || len < d->len)
+			continue;
+		__builtin_memcpy(&prefix, (const void *)d->prefix, sizeof(prefix));
+		__builtin_memcpy(&mask, (const void *)d->mask, sizeof(mask));
+		if ((first & mask) == prefix)
+			return i;
+	}
+	return -1;
+}
+
+/* An untracked connection's tuple from the segment's headers (local = source on egress). */
+static __always_inline void fill_tuple_from_skb(struct __sk_buff *skb, int egress, struct sonde_tuple *t)
+{
+	__u8 *local = egress ? t->saddr : t->daddr, *remote = egress ? t->daddr : t->saddr;
+	__u16 ports[2];
+	__u32 nh;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return;
+		t->family = AF_INET;
+		*(__u32 *)local = ip.saddr;
+		*(__u32 *)remote = ip.daddr;
+		nh = ip.ihl * 4;
+	} else {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return;
+		t->family = AF_INET6;
+		__builtin_memcpy(local, &ip6.saddr, 16);
+		__builtin_memcpy(remote, &ip6.daddr, 16);
+		nh = sizeof(ip6);
+	}
+	if (nh > 60 || bpf_skb_load_bytes(skb, nh, ports, sizeof(ports)))
+		return;
+	t->sport = bpf_ntohs(egress ? ports[0] : ports[1]);
+	t->dport = bpf_ntohs(egress ? ports[1] : ports[0]);
+}
+
+/* First payload byte of the connection in both directions (nothing before it was missed). */
+static __always_inline int at_stream_start(struct __sk_buff *skb, int egress)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct bpf_tcp_sock *tp;
+	__u32 segs;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 0;
+	tp = bpf_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	/* ingress runs before tcp_segs_in() counts the segment; egress after data_segs_out did */
+	if (tp->data_segs_in != 0)
+		return 0;
+	segs = skb->gso_segs ? skb->gso_segs : 1;
+	return egress ? tp->data_segs_out <= segs : tp->data_segs_out == 0;
+}
+
+static __always_inline void emit_open(struct __sk_buff *skb, int egress, __u64 cookie, __u64 now,
+				      struct l7_conn *st, const struct sonde_conn *c, __u8 flags)
+{
+	struct l7_conn_event *e = sonde_reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->cookie = cookie;
+	e->type = L7_EVENT_OPEN;
+	e->pid = st->pid;
+	e->role = st->role;
+	e->protocol = st->protocol;
+	if (c) {
+		e->start_ns = c->start_ns;
+		e->cgroup_id = c->cgroup_id;
+		e->tuple = c->tuple;
+		e->netns = c->netns;
+		flags |= L7_CONN_TRACKED;
+	} else {
+		fill_tuple_from_skb(skb, egress, &e->tuple);
+	}
+	if (st->state & L7_STATE_OWNER_TASK)
+		flags |= L7_CONN_OWNER_TASK;
+	e->flags = flags;
+	sonde_submit(e, sizeof(*e));
+}
+
+static __always_inline void emit_close(__u64 cookie, __u64 now)
+{
+	struct l7_event *e = sonde_reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->cookie = cookie;
+	e->type = L7_EVENT_CLOSE;
+	sonde_submit(e, sizeof(*e));
+}
+
+/* The state of a connection seen for the first time: what the tcp probe knows about it. */
+static __always_inline struct l7_conn *new_state(__u64 cookie)
+{
+	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
+	struct l7_conn fresh = {};
+
+	if (c) {
+		fresh.role = c->role;
+		fresh.pid = c->pid;
+		if (c->role == SONDE_ROLE_CLIENT && c->pid)
+			fresh.state = L7_STATE_OWNER_TASK; /* connect() ran in its context */
+	}
+	if (bpf_map_update_elem(&l7_conns, &cookie, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&l7_conns, &cookie)) {
+		sonde_count_lost(SONDE_LOST_TABLE_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&l7_conns, &cookie);
+}
+
+/* Detection on a connection's payload segment. Returns 1 when the protocol is known now. */
+static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s, __u64 cookie, __u64 now,
+				      struct l7_conn *st, int egress)
+{
+	__u8 dirbits, role = st->role, matched;
+	__u64 first = 0;
+	__u32 n;
+	int row, from_start = 0;
+
+	if (!(st->state & L7_STATE_STARTED) && !st->tries)
+		from_start = at_stream_start(skb, egress);
+	st->state |= L7_STATE_STARTED;
+	if (role == SONDE_ROLE_CLIENT)
+		dirbits = egress ? L7_DETECT_REQUEST : L7_DETECT_RESPONSE;
+	else if (role == SONDE_ROLE_SERVER)
+		dirbits = egress ? L7_DETECT_RESPONSE : L7_DETECT_REQUEST;
+	else
+		dirbits = L7_DETECT_REQUEST | L7_DETECT_RESPONSE;
+
+	n = s->len < sizeof(first) ? s->len : sizeof(first);
+	if (n < 1 || n > sizeof(first) || bpf_skb_load_bytes(skb, s->off, &first, n))
+		return 0;
+	row = detect(first, s->len, dirbits);
+	if (row < 0 || row >= L7_DETECTORS_MAX) {
+		if (++st->tries >= targ_detect_tries) {
+			st->state |= L7_STATE_IGNORED;
+			stat_inc(L7_STAT_UNDETECTED);
+		}
+		return 0;
+	}
+	matched = targ_detectors[row].dir;
+	if (role == SONDE_ROLE_UNKNOWN) {
+		/* a request written here, or a response read here: this end is the client */
+		if (matched & L7_DETECT_REQUEST)
+			role = egress ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+		else
+			role = egress ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
+		st->role = role;
+	}
+	st->protocol = targ_detectors[row].protocol;
+	stat_inc(L7_STAT_DETECTED);
+	emit_open(skb, egress, cookie, now, st, bpf_map_lookup_elem(&sonde_conns, &cookie), from_start ? L7_CONN_FROM_START : 0);
+	return 1;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, int egress)
+{
+	__u8 dir = egress ? L7_DIR_EGRESS : L7_DIR_INGRESS;
+	struct l7_record *r;
+	struct l7_conn *st;
+	struct seg s = {};
+	__u64 cookie, now, latency = 0, writer = 0;
+	__u32 slot, n, gap = 0, cap, zero = 0, *nest;
+	int is_req;
+
+	if (!parse(skb, &s) || s.syn)
+		return 1;
+	cookie = bpf_get_socket_cookie(skb);
+	st = bpf_map_lookup_elem(&l7_conns, &cookie);
+	if (!st) {
+		st = new_state(cookie);
+		if (!st)
+			return 1;
+	}
+	if (st->state & L7_STATE_IGNORED)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (!st->protocol && !try_detect(skb, &s, cookie, now, st, egress))
+		return 1;
+
+	/* sequence space: drop what was seen (retransmits), report holes */
+	{
+		__u8 bit = egress ? L7_STATE_SEQ_EGRESS : L7_STATE_SEQ_INGRESS;
+		__u32 *next = &st->next_seq[dir & 1];
+
+		if (st->state & bit) {
+			__s32 d = (__s32)(s.seq - *next);
+
+			if (d < 0) {
+				__u32 over = -d;
+
+				if (over >= s.len) {
+					stat_inc(L7_STAT_DUPLICATE);
+					return 1;
+				}
+				s.off += over;
+				s.len -= over;
+				s.seq += over;
+			} else if (d > 0) {
+				gap = d;
+				stat_inc(L7_STAT_GAP);
+			}
+		}
+		*next = s.seq + s.len;
+		st->state |= bit;
+	}
+
+	/* the oldest unanswered request's start; the first response segment gets the latency */
+	is_req = egress == (st->role == SONDE_ROLE_CLIENT);
+	if (is_req) {
+		if (!st->req_start_ns)
+			st->req_start_ns = now;
+	} else if (st->req_start_ns) {
+		latency = now - st->req_start_ns;
+		st->req_start_ns = 0;
+	}
+	if (egress)
+		writer = st->writer;
+
+	nest = bpf_map_lookup_elem(&l7_nest, &zero);
+	if (!nest)
+		return 1;
+	slot = __sync_fetch_and_add(nest, 1);
+	r = slot < L7_NEST_MAX ? bpf_map_lookup_elem(&l7_scratch, &slot) : NULL;
+	if (!r) {
+		sonde_count_lost(SONDE_LOST_NESTED);
+		__sync_fetch_and_add(nest, -1);
+		return 1;
+	}
+	r->hdr.ts_ns = now;
+	r->hdr.cookie = cookie;
+	r->hdr.latency_ns = latency;
+	r->hdr.type = L7_EVENT_DATA;
+	r->hdr.pid = writer >> 32;
+	r->hdr.tid = (__u32)writer;
+	r->hdr.flags = writer ? L7_DATA_TASK : 0;
+	r->hdr.length = s.len;
+	r->hdr.gap = gap;
+	r->hdr.dir = dir;
+	cap = targ_capture_bytes;
+	n = s.len < cap ? s.len : cap;
+	if (n < s.len)
+		stat_inc(L7_STAT_TRUNCATED);
+	if (n < 1 || n > L7_CAPTURE_MAX || bpf_skb_load_bytes(skb, s.off, r->data, n))
+		n = 0;
+	r->hdr.captured = n;
+	stat_inc(L7_STAT_SEGMENTS);
+	if (n <= L7_CAPTURE_MAX)
+		sonde_output(r, sizeof(r->hdr) + n);
+	__sync_fetch_and_add(nest, -1);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int sonde_l7_egress(struct __sk_buff *skb)
+{
+	return handle(skb, 1);
+}
+
+SEC("cgroup_skb/ingress")
+int sonde_l7_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, 0);
+}
+
+/*
+ * The writer: tcp_sendmsg_locked() runs in the context of the thread that writes, before its
+ * data is queued (also for sendfile/splice). The agent's own connections are ignored from
+ * their first write; a server connection's owner becomes the process that answers on it (the
+ * tcp probe attributes accepts to the listener's process, e.g. an nginx master).
+ */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(sonde_l7_send, struct sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct l7_conn *st = bpf_map_lookup_elem(&l7_conns, &cookie);
+	struct sonde_conn *c;
+
+	if (!st) {
+		st = new_state(cookie);
+		if (!st)
+			return 0;
+	}
+	if (st->state & L7_STATE_IGNORED)
+		return 0;
+	if (tgid == targ_self_tgid) {
+		/* tell user space to drop it if it was opened (the agent's server side, seen first on ingress) */
+		if (st->protocol)
+			emit_close(cookie, bpf_ktime_get_ns());
+		st->state = L7_STATE_IGNORED;
+		stat_inc(L7_STAT_SELF);
+		return 0;
+	}
+	st->writer = pid_tgid;
+	if (st->pid == tgid)
+		return 0;
+	if (st->pid && st->role == SONDE_ROLE_SERVER)
+		stat_inc(L7_STAT_OWNER_CHANGED);
+	st->pid = tgid;
+	st->state |= L7_STATE_OWNER_TASK;
+	c = bpf_map_lookup_elem(&sonde_conns, &cookie);
+	if (c && c->role == SONDE_ROLE_SERVER && c->pid != tgid) {
+		c->pid = tgid;
+		c->cgroup_id = bpf_get_current_cgroup_id();
+	}
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sonde_l7_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct l7_conn *st;
+	__u64 cookie;
+
+	if (newstate != TCP_CLOSE_STATE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	cookie = bpf_get_socket_cookie((void *)sk);
+	st = bpf_map_lookup_elem(&l7_conns, &cookie);
+	if (!st)
+		return 0;
+	if (st->protocol && !(st->state & L7_STATE_IGNORED))
+		emit_close(cookie, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&l7_conns, &cookie);
+	return 0;
+}
