@@ -12,8 +12,7 @@ enum sonde_lost_reason {
 	SONDE_LOST_RINGBUF_FULL = 0, /* bpf_ringbuf_reserve() failed: consumer too slow or ring too small */
 	SONDE_LOST_TABLE_FULL = 1,   /* a tracking map (connection/listen/oom table) rejected an insert */
 	SONDE_LOST_UNTRACKED = 2,    /* end of something whose start was not seen (e.g. close of a socket opened before attach) */
-	SONDE_LOST_NESTED = 3,       /* a per-CPU scratch record was in use (programs nested deeper than its slots) */
-	SONDE_LOST__MAX = 4,
+	SONDE_LOST__MAX = 3,
 };
 
 enum sonde_limits {

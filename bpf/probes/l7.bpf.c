@@ -57,31 +57,22 @@ struct {
 	__type(value, struct l7_conn);
 } l7_conns SEC(".maps");
 
-/* A DATA record is built here, then copied to the ring at its real size. */
-struct l7_record {
-	struct l7_event hdr;
-	__u8 data[L7_CAPTURE_MAX];
-};
-
 /*
- * Scratch records per CPU, one per nesting level: an egress program in process context can be
- * interrupted by softirq that runs egress/ingress programs on the same CPU. `l7_nest` (per-CPU,
- * atomically incremented around the scratch's use) picks the level.
+ * DATA records are reserved in the ring directly at one of a few constant sizes (the verifier
+ * wants constant reservations) and the payload is loaded straight into them: no per-CPU scratch,
+ * no second copy. The record is `captured` bytes longer than its header in meaning; the ring
+ * length is the size class (user space reads `captured`).
  */
-#define L7_NEST_MAX 3
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, L7_NEST_MAX);
-	__type(key, __u32);
-	__type(value, struct l7_record);
-} l7_scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} l7_nest SEC(".maps");
+#define L7_DEFINE_CLASS(SZ)                                                                                            \
+	struct l7_record_##SZ {                                                                                        \
+		struct l7_event hdr;                                                                                   \
+		__u8 data[SZ];                                                                                         \
+	}
+L7_DEFINE_CLASS(64);
+L7_DEFINE_CLASS(256);
+L7_DEFINE_CLASS(1024);
+L7_DEFINE_CLASS(4096);
+_Static_assert(L7_CAPTURE_MAX == 4096, "the largest size class is L7_CAPTURE_MAX");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -292,7 +283,6 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 {
 	__u8 dirbits, role = st->role, matched;
 	__u64 first = 0;
-	__u32 n;
 	int row, from_start = 0;
 
 	if (!(st->state & L7_STATE_STARTED) && !st->tries)
@@ -305,9 +295,20 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 	else
 		dirbits = L7_DETECT_REQUEST | L7_DETECT_RESPONSE;
 
-	n = s->len < sizeof(first) ? s->len : sizeof(first);
-	if (n < 1 || n > sizeof(first) || bpf_skb_load_bytes(skb, s->off, &first, n))
-		return 0;
+	if (s->len >= sizeof(first)) {
+		if (bpf_skb_load_bytes(skb, s->off, &first, sizeof(first)))
+			return 0;
+	} else {
+		/* shorter than a detector row can be (e.g. an inline "PING\r\n"): byte by byte */
+		__u8 *b = (__u8 *)&first;
+
+		for (int i = 0; i < (int)sizeof(first) - 1; i++) {
+			if (i >= s->len)
+				break;
+			if (bpf_skb_load_bytes(skb, s->off + i, b + i, 1))
+				return 0;
+		}
+	}
 	row = detect(first, s->len, dirbits);
 	if (row < 0 || row >= L7_DETECTORS_MAX) {
 		if (++st->tries >= targ_detect_tries) {
@@ -334,11 +335,11 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 static __always_inline int handle(struct __sk_buff *skb, int egress)
 {
 	__u8 dir = egress ? L7_DIR_EGRESS : L7_DIR_INGRESS;
-	struct l7_record *r;
+	struct l7_event hdr = {};
 	struct l7_conn *st;
 	struct seg s = {};
-	__u64 cookie, now, latency = 0, writer = 0;
-	__u32 slot, n, gap = 0, cap, zero = 0, *nest;
+	__u64 cookie, now, latency = 0, writer = 0, n;
+	__u32 gap = 0, cap;
 	int is_req;
 
 	if (!parse(skb, &s) || s.syn)
@@ -395,37 +396,36 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 	if (egress)
 		writer = st->writer;
 
-	nest = bpf_map_lookup_elem(&l7_nest, &zero);
-	if (!nest)
-		return 1;
-	slot = __sync_fetch_and_add(nest, 1);
-	r = slot < L7_NEST_MAX ? bpf_map_lookup_elem(&l7_scratch, &slot) : NULL;
-	if (!r) {
-		sonde_count_lost(SONDE_LOST_NESTED);
-		__sync_fetch_and_add(nest, -1);
-		return 1;
-	}
-	r->hdr.ts_ns = now;
-	r->hdr.cookie = cookie;
-	r->hdr.latency_ns = latency;
-	r->hdr.type = L7_EVENT_DATA;
-	r->hdr.pid = writer >> 32;
-	r->hdr.tid = (__u32)writer;
-	r->hdr.flags = writer ? L7_DATA_TASK : 0;
-	r->hdr.length = s.len;
-	r->hdr.gap = gap;
-	r->hdr.dir = dir;
+	hdr.ts_ns = now;
+	hdr.cookie = cookie;
+	hdr.latency_ns = latency;
+	hdr.type = L7_EVENT_DATA;
+	hdr.pid = writer >> 32;
+	hdr.tid = (__u32)writer;
+	hdr.flags = writer ? L7_DATA_TASK : 0;
+	hdr.length = s.len;
+	hdr.gap = gap;
+	hdr.dir = dir;
 	cap = targ_capture_bytes;
 	n = s.len < cap ? s.len : cap;
-	if (n < s.len)
-		stat_inc(L7_STAT_TRUNCATED);
-	if (n < 1 || n > L7_CAPTURE_MAX || bpf_skb_load_bytes(skb, s.off, r->data, n))
-		n = 0;
-	r->hdr.captured = n;
-	stat_inc(L7_STAT_SEGMENTS);
-	if (n <= L7_CAPTURE_MAX)
-		sonde_output(r, sizeof(r->hdr) + n);
-	__sync_fetch_and_add(nest, -1);
+
+#define L7_EMIT(SZ)                                                                                                    \
+	if (n <= SZ) {                                                                                                 \
+		struct l7_record_##SZ *e = sonde_reserve(sizeof(*e));                                                  \
+		if (!e)                                                                                                \
+			return 1;                                                                                      \
+		e->hdr = hdr;                                                                                          \
+		barrier_var(n);                                                                                        \
+		if (n < 1 || n > SZ || bpf_skb_load_bytes(skb, s.off, e->data, n))                                    \
+			n = 0;                                                                                         \
+		e->hdr.captured = n;                                                                                   \
+		sonde_submit(e, sizeof(*e));                                                                           \
+		return 1;                                                                                              \
+	}
+	L7_EMIT(64)
+	L7_EMIT(256)
+	L7_EMIT(1024)
+	L7_EMIT(4096)
 	return 1;
 }
 

@@ -51,14 +51,12 @@ enum l7_stat {
 	L7_STAT_GAP = 3,           /* holes in a stream (loss, reordering): DATA.gap > 0 */
 	L7_STAT_SELF = 4,          /* connections of the agent itself, ignored */
 	L7_STAT_OWNER_CHANGED = 5, /* server connections whose writer was not the listener's process */
-	L7_STAT_SEGMENTS = 6,      /* DATA records produced */
-	L7_STAT_TRUNCATED = 7,     /* DATA records whose payload was longer than captured */
-	L7_STAT_NOT_LINEAR = 8,    /* headers not in the linear skb area (not parsed) */
-	L7_STAT__MAX = 9,
+	L7_STAT_NOT_LINEAR = 6,    /* headers not in the linear skb area (not parsed) */
+	L7_STAT__MAX = 7,
 };
 
 enum l7_limits {
-	L7_CAPTURE_MAX = 4096, /* upper bound of targ_capture_bytes (scratch and verifier bound) */
+	L7_CAPTURE_MAX = 4096, /* upper bound of targ_capture_bytes (the largest DATA size class) */
 	L7_DETECT_LEN = 8,     /* bytes a detector row compares (masked) */
 	L7_DETECTORS_MAX = 64, /* rows in targ_detectors */
 };

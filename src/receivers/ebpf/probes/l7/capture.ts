@@ -33,10 +33,8 @@ export interface L7KernelStats {
   readonly gap: number;
   readonly self: number;
   readonly ownerChanged: number;
-  readonly segments: number;
-  readonly truncated: number;
   readonly notLinear: number;
-  readonly lost: { readonly ringbufFull: number; readonly tableFull: number; readonly untracked: number; readonly nested: number };
+  readonly lost: { readonly ringbufFull: number; readonly tableFull: number; readonly untracked: number };
 }
 
 export const L7_PROGRAMS = {
@@ -84,14 +82,11 @@ export function readL7KernelStats(obj: BpfObject): L7KernelStats {
     gap: st[ENUMS.L7_STAT_GAP],
     self: st[ENUMS.L7_STAT_SELF],
     ownerChanged: st[ENUMS.L7_STAT_OWNER_CHANGED],
-    segments: st[ENUMS.L7_STAT_SEGMENTS],
-    truncated: st[ENUMS.L7_STAT_TRUNCATED],
     notLinear: st[ENUMS.L7_STAT_NOT_LINEAR],
     lost: {
       ringbufFull: lost[ENUMS.SONDE_LOST_RINGBUF_FULL],
       tableFull: lost[ENUMS.SONDE_LOST_TABLE_FULL],
       untracked: lost[ENUMS.SONDE_LOST_UNTRACKED],
-      nested: lost[ENUMS.SONDE_LOST_NESTED],
     },
   };
 }
