@@ -32,6 +32,8 @@ export interface EvInit {
   traceparent?: string;
   tracestate?: string;
   incomplete?: boolean;
+  inboundInFlight?: number;
+  peerLocal?: boolean;
 }
 
 export function httpRecord(i: EvInit): L7Record {
@@ -52,5 +54,5 @@ export function httpRecord(i: EvInit): L7Record {
 }
 
 export function event(c: ConnInfo, i: EvInit): L7Event {
-  return { record: httpRecord(i), conn: c, keys: connKeys(c), reqTid: i.reqTid ?? 0, respTid: i.respTid ?? 0, ordinal: i.ordinal ?? -1 };
+  return { record: httpRecord(i), conn: c, keys: connKeys(c), reqTid: i.reqTid ?? 0, respTid: i.respTid ?? 0, ordinal: i.ordinal ?? -1, inboundInFlight: i.inboundInFlight, peerLocal: i.peerLocal };
 }

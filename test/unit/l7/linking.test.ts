@@ -87,8 +87,8 @@ test('ambiguous thread parents (one thread serving several requests): skip by de
 
 test('client ↔ server on one node: the SERVER span joins the CLIENT span\'s trace as its child', () => {
   const spans = byPath(link([
-    event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend' }),
-    event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/backend' }),
+    event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend', peerLocal: true }),
+    event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/backend', peerLocal: true }),
   ]));
   const c = spans['client:/backend'];
   const s = spans['server:/backend'];
@@ -194,4 +194,52 @@ test('a parent already emitted stays findable for one more window (late arrivals
   l.push(event(frontOut, { start: 300, end: 800, reqTid: 11, path: '/too-late' }));
   l.flush(900 + 3 * W, out, true);
   assert.equal(out[3].reason, 'root');
+});
+
+test('no wait when nothing can be a local parent: calls with no inbound request in flight, servers whose client is remote', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, inboundInFlight: 0 }));
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, peerLocal: false }));
+  l.flush(900, out);
+  assert.deepEqual(out.map((s) => s.reason), ['root', 'derived']);
+  assert.equal(l.pending, 0);
+});
+
+test('one inbound request in flight: the call belongs to it whatever thread made it, released when it arrives', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  // Go-style: the goroutine wrote the call from thread 12, the response from thread 11
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 12, ordinal: 0, inboundInFlight: 1, path: '/call' }));
+  l.flush(600, out);
+  assert.equal(out.length, 0, 'waits for its parent');
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, peerLocal: false, path: '/front' }));
+  l.flush(900, out);
+  assert.equal(out.length, 2, 'both out long before the window ends');
+  const spans = byPath(out);
+  assert.equal(spans['client:/call'].parentSpanId, spans['server:/front'].spanId);
+  assert.equal(spans['client:/call'].reason, 'thread');
+});
+
+test('several inbound requests in flight on one thread (an event loop): skipped, decided at the deadline', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontOut, { start: 300, end: 500, reqTid: 11, inboundInFlight: 2, path: '/call' }));
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/a' }));
+  l.flush(1000, out);
+  assert.deepEqual(out.map((s) => s.ev.record.attributes['url.path']), ['/a'], 'the call waits: another candidate may still come');
+  l.push(event(conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51009'), { start: 250, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+  l.flush(500 + W, out);
+  assert.equal(out.length, 3);
+  assert.equal(byPath(out)['client:/call'].reason, 'root');
+  assert.equal(l.stats.ambiguous, 1);
+});
+
+test('a public client address never gets a derived parent (it cannot run Sonde)', () => {
+  const pub = conn('server', 70, '10.0.0.7:443', '203.0.113.9:51000');
+  const [s] = link([event(pub, { start: 1, end: 2, ordinal: 0, peerLocal: false })]);
+  assert.equal(s.reason, 'root');
+  assert.equal(s.parentSpanId, '');
+  const priv = conn('server', 70, '10.0.0.7:443', '10.0.0.9:51000');
+  assert.equal(link([event(priv, { start: 1, end: 2, ordinal: 0, peerLocal: false })])[0].reason, 'derived');
 });

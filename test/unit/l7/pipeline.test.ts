@@ -58,9 +58,10 @@ function drive(p: L7Pipeline): void {
 test('recorded Node traffic, both ends on this node plus an outbound call: 15 linked spans in 7 traces', () => {
   const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
   drive(p);
-  assert.deepEqual(p.tick(T0 + 1e9), [], 'held for the linking window');
-  const spans = p.tick(T0 + 10e9);
+  // every parent arrived, so nothing waits for the 2 s window: all spans are out at the first tick
+  const spans = p.tick(T0 + 1e8);
   assert.equal(spans.length, 15);
+  assert.deepEqual(p.tick(T0 + 10e9), []);
   const servers = spans.filter((s) => s.kind === SpanKind.SERVER);
   const clients = spans.filter((s) => s.kind === SpanKind.CLIENT && s.attributes['network.peer.port'] === 3000);
   const db = spans.find((s) => s.attributes['url.path'] === '/rows/7') as SpanRecord;
@@ -90,6 +91,9 @@ test('recorded Node traffic, both ends on this node plus an outbound call: 15 li
   assert.equal(s0.attributes['network.peer.port'], 45000);
   assert.equal(s0.attributes['server.address'], '127.0.0.1');
   assert.equal(clients[0].attributes['url.template'], '/users/{id}');
+  assert.equal(clients[0].attributes['url.full'], `http://127.0.0.1:${s0.attributes['server.port']}/users/123`, 'no query: privacy');
+  assert.equal(db.attributes['url.full'], 'http://db/rows/7', 'Host header without a port: default port');
+  assert.equal(db.attributes['server.port'], 80);
   assert.equal(s0.attributes['url.query'], undefined);
   assert.equal(s0.resource, servers[1].resource, 'one Resource object per process');
   assert.notEqual(s0.resource, clients[0].resource);
@@ -110,7 +114,7 @@ test('recorded Node traffic, both ends on this node plus an outbound call: 15 li
   assert.equal(st.tracker.parserErrors, 0);
   assert.equal(st.connections, 0);
   assert.equal(st.pendingSpans, 0);
-  assert.deepEqual({ tp: st.link.traceparent, peer: st.link.peer, thread: st.link.thread }, { tp: 2, peer: 6, thread: 1 });
+  assert.deepEqual({ tp: st.link.traceparent, peer: st.link.peer, thread: st.link.thread, timedOut: st.link.timedOut }, { tp: 2, peer: 6, thread: 1, timedOut: 0 });
 });
 
 test('metrics from the same traffic (coroot naming): inbound by status class, outbound by destination', () => {
@@ -172,4 +176,45 @@ test('ClockOffset: kernel monotonic ns → wall HrTime, offset measured at a mil
   const real = new ClockOffset();
   const [s] = real.toHrTime(real.nowMonoNs());
   assert.ok(Math.abs(s - Date.now() / 1000) < 2);
+});
+
+test('a loss of unknown size: the exchange in progress ends there (its status was seen), parsing resumes at the next request', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK, spans: false });
+  const c = base(20, 1, 'client', '10.0.0.1:2000', '10.0.0.2:80');
+  p.open(c);
+  p.chunk(c.id, true, 1000, 5, enc('GET /a HTTP/1.1\r\n\r\n'), 19);
+  p.chunk(c.id, false, 2000, 0, enc('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n'), 1400);
+  p.lost(c.id, 3000); // the rest of that body went missing
+  p.chunk(c.id, false, 4000, 0, enc('tail of the lost body'), 21);
+  p.chunk(c.id, true, 5000, 5, enc('GET /b HTTP/1.1\r\n\r\n'), 19);
+  p.chunk(c.id, false, 6000, 0, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+  const counter = p.collectMetrics()[0].scopeMetrics[0].metrics.find((m) => m.descriptor.name === 'container_http_requests_total') as SumMetricData;
+  assert.deepEqual(counter.dataPoints.map((d) => [d.attributes.status, d.value]), [['2xx', 2]]);
+  assert.equal(p.stats().tracker.losses, 1);
+});
+
+test('bounded state: many short connections leave nothing behind in the tracker or the linker', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  let ts = 1e9;
+  for (let i = 0; i < 2000; i++) {
+    const c = base(1000 + 2 * i, 1, 'client', `10.0.0.1:${20000 + i}`, '10.0.0.2:80');
+    const s = base(1001 + 2 * i, 2, 'server', '10.0.0.2:80', `10.0.0.1:${20000 + i}`);
+    p.open(c);
+    p.open(s);
+    p.chunk(c.id, true, ts, 5, enc('GET /x HTTP/1.1\r\n\r\n'), 19);
+    p.chunk(s.id, false, ts + 10, 0, enc('GET /x HTTP/1.1\r\n\r\n'), 19);
+    p.chunk(s.id, true, ts + 20, 6, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+    p.chunk(c.id, false, ts + 30, 0, enc('HTTP/1.1 204 No Content\r\n\r\n'), 27);
+    p.close(c.id, ts + 40);
+    p.close(s.id, ts + 40);
+    ts += 1e6;
+    if (i % 100 === 0) p.tick(ts);
+  }
+  const spans = p.tick(ts + 10e9, true);
+  const st = p.stats();
+  assert.equal(st.tracker.records, 4000);
+  assert.equal(st.connections, 0);
+  assert.equal(st.pendingSpans, 0);
+  assert.equal(st.indexKeys, 0);
+  assert.ok(spans.length > 0);
 });

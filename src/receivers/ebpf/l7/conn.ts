@@ -1,3 +1,5 @@
+import type { KeyHash } from './ids.js';
+import { hashTuplePrefix } from './ids.js';
 import type { ParserRegistry } from './registry.js';
 import type { L7Record, ParserOptions, ParserSession, ProtocolParser, Role } from './types.js';
 import { Direction } from './types.js';
@@ -43,6 +45,25 @@ export interface ConnKeys {
   readonly actualRemote: string;
   /** Normalised `clientIp:port>serverIp:port` (the server address after NAT): equal on both ends. */
   readonly tuple: string;
+  /** Hash state of the exchange-key prefix for this tuple (ids.ts): ids cost only the per-exchange part. */
+  readonly tupleHash: KeyHash;
+  /**
+   * The peer's address is loopback, private (RFC 1918, CGNAT 100.64/10, IPv6 ULA) or link-local: a peer that
+   * may run Sonde. Public peers (internet clients) never get a derived parent.
+   */
+  readonly peerPrivate: boolean;
+}
+
+/** Loopback, RFC 1918, 100.64.0.0/10, link-local, IPv6 ::1 / fc00::/7 / fe80::/10. */
+export function isPrivateIp(ip: string): boolean {
+  if (ip.includes(':')) {
+    const l = ip.toLowerCase();
+    return l === '::1' || l.startsWith('fc') || l.startsWith('fd') || l.startsWith('fe8') || l.startsWith('fe9') || l.startsWith('fea') || l.startsWith('feb');
+  }
+  const p = ip.split('.');
+  const a = Number(p[0]);
+  const b = Number(p[1]);
+  return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
 }
 
 /** One request/response exchange with its connection: the input of linking, spans and metrics. */
@@ -59,6 +80,17 @@ export interface L7Event {
    * seen from its start, or an exchange on it was lost/incomplete).
    */
   readonly ordinal: number;
+  /**
+   * CLIENT exchanges: inbound requests of the same process that were waiting for their response when this
+   * request was written (0: it cannot be part of an inbound request's handling; 1: it belongs to that one);
+   * -1 or absent when unknown (a parser that cannot count its pending requests).
+   */
+  readonly inboundInFlight?: number;
+  /**
+   * The other end of the connection is a socket traced on this node (its exchanges will arrive too); false:
+   * it is elsewhere (or untraced); absent: unknown.
+   */
+  readonly peerLocal?: boolean;
 }
 
 export function endpoint(ip: string, port: number): string {
@@ -69,7 +101,9 @@ export function connKeys(c: ConnInfo): ConnKeys {
   const remote = endpoint(c.remoteIp, c.remotePort);
   const actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : remote;
   const local = endpoint(c.localIp, c.localPort);
-  return { remote, actualRemote, tuple: c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}` };
+  const tuple = c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}`;
+  const peerIp = c.role === 'client' ? c.actualRemoteIp ?? c.remoteIp : c.remoteIp;
+  return { remote, actualRemote, tuple, tupleHash: hashTuplePrefix(tuple), peerPrivate: isPrivateIp(peerIp) };
 }
 
 const TID_RING = 16;
@@ -85,8 +119,12 @@ class Conn {
   /** Ring of (timestamp, tid) of recent request-direction chunks: a record's startNs finds its thread. */
   readonly reqTs = new Float64Array(TID_RING);
   readonly reqTid = new Int32Array(TID_RING);
+  /** Inbound requests in flight in the process when each of those chunks was seen (-1 unknown). */
+  readonly reqInflight = new Int32Array(TID_RING);
   ring = 0;
   lastRespTid = 0;
+  /** Server connections: requests counted into the process's in-flight total. */
+  pendingSeen = 0;
   ordinal = 0;
   ordinalExact: boolean;
 
@@ -96,12 +134,13 @@ class Conn {
     this.ordinalExact = info.fromStart;
   }
 
-  tidAt(tsNs: number): number {
+  /** Ring slot of the request-direction chunk seen at tsNs, or -1. */
+  slotAt(tsNs: number): number {
     for (let k = 1; k <= TID_RING; k++) {
       const i = (this.ring - k + TID_RING) % TID_RING;
-      if (this.reqTs[i] === tsNs) return this.reqTid[i];
+      if (this.reqTs[i] === tsNs) return i;
     }
-    return 0;
+    return -1;
   }
 }
 
@@ -116,6 +155,8 @@ export interface TrackerStats {
   records: number;
   /** Connections dropped because the table was full. */
   evicted: number;
+  /** Losses of unknown size reported by the kernel side (`lost`). */
+  losses: number;
 }
 
 /**
@@ -128,8 +169,15 @@ export class ConnTracker {
   readonly #sink: (ev: L7Event) => void;
   readonly #max: number;
   readonly #conns = new Map<number, Conn>();
+  /** Open connections by normalised tuple, per role: tells whether the other end is traced here. */
+  readonly #clientTuples = new Map<string, number>();
+  readonly #serverTuples = new Map<string, number>();
+  /** Per process: inbound requests waiting for their response (-1 once a server session cannot count them). */
+  readonly #inflight = new Map<number, number>();
+  /** Open server connections per process (its in-flight entry goes with the last one). */
+  readonly #serverConns = new Map<number, number>();
   readonly #out: L7Record[] = [];
-  readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0 };
+  readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
   constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536) {
     this.#registry = registry;
@@ -154,12 +202,30 @@ export class ConnTracker {
     const c = new Conn(info);
     if (info.protocol !== undefined) {
       const p = this.#registry.get(info.protocol);
-      if (p !== undefined) {
-        c.parser = p;
-        c.session = p.newSession(this.#opts);
-      }
+      if (p !== undefined) this.#setSession(c, p);
     }
     this.#conns.set(info.id, c);
+    const tuples = info.role === 'client' ? this.#clientTuples : this.#serverTuples;
+    tuples.set(c.keys.tuple, (tuples.get(c.keys.tuple) ?? 0) + 1);
+    if (info.role === 'server') this.#serverConns.set(info.pid, (this.#serverConns.get(info.pid) ?? 0) + 1);
+  }
+
+  #setSession(c: Conn, p: ProtocolParser): void {
+    c.parser = p;
+    c.session = p.newSession(this.#opts);
+    if (c.info.role === 'server' && c.session.pendingRequests === undefined) this.#inflight.set(c.info.pid, -1);
+  }
+
+  /** Keeps the process's in-flight count in step with a server session's pending requests. */
+  #syncPending(c: Conn): void {
+    const s = c.session;
+    if (s === null || s.pendingRequests === undefined) return;
+    const n = s.pendingRequests();
+    if (n === c.pendingSeen) return;
+    const pid = c.info.pid;
+    const cur = this.#inflight.get(pid) ?? 0;
+    if (cur >= 0) this.#inflight.set(pid, Math.max(0, cur + n - c.pendingSeen));
+    c.pendingSeen = n;
   }
 
   /**
@@ -183,24 +249,49 @@ export class ConnTracker {
         if (c.tries === DETECT_TRIES) this.stats.undetected++;
         return;
       }
-      c.parser = p;
-      c.session = p.newSession(this.#opts);
+      this.#setSession(c, p);
     }
     if (dir === Direction.Request) {
       c.reqTs[c.ring] = tsNs;
       c.reqTid[c.ring] = tid;
+      c.reqInflight[c.ring] = c.info.role === 'client' ? this.#inflight.get(c.info.pid) ?? 0 : -1;
       c.ring = (c.ring + 1) % TID_RING;
     } else if (tid !== 0) {
       c.lastRespTid = tid;
     }
     try {
-      c.session.feed(dir, data, length, tsNs, this.#out);
+      (c.session as ParserSession).feed(dir, data, length, tsNs, this.#out);
     } catch {
       this.stats.parserErrors++;
-      c.session = (c.parser as ProtocolParser).newSession(this.#opts);
-      c.ordinalExact = false;
+      this.#resetSession(c);
+    }
+    if (c.info.role === 'server') this.#syncPending(c);
+    this.#drain(c);
+  }
+
+  /** A parser threw: start over with a fresh session (it resyncs on the next message start). */
+  #resetSession(c: Conn): void {
+    c.session = (c.parser as ProtocolParser).newSession(this.#opts);
+    c.ordinalExact = false;
+    if (c.info.role === 'server') this.#syncPending(c);
+  }
+
+  /**
+   * The kernel lost bytes of this connection and cannot say how many (a dropped event). Its pending
+   * requests come out as incomplete, parsing starts over at the next message start, and its exchange
+   * ordinals stop being exact. (A loss of a known size is a chunk with `length` > captured bytes instead.)
+   */
+  lost(connId: number, tsNs: number): void {
+    const c = this.#conns.get(connId);
+    if (c === undefined || c.session === null) return;
+    this.stats.losses++;
+    try {
+      c.session.close(tsNs, this.#out);
+    } catch {
+      this.stats.parserErrors++;
     }
     this.#drain(c);
+    this.#resetSession(c);
   }
 
   /** The connection closed (or the kernel evicted it): pending requests come out as incomplete. */
@@ -217,8 +308,9 @@ export class ConnTracker {
         c.session.expire(nowNs, this.#out);
       } catch {
         this.stats.parserErrors++;
-        c.session = (c.parser as ProtocolParser).newSession(this.#opts);
+        this.#resetSession(c);
       }
+      if (c.info.role === 'server') this.#syncPending(c);
       this.#drain(c);
     }
   }
@@ -232,13 +324,36 @@ export class ConnTracker {
 
   #closeConn(c: Conn, tsNs: number): void {
     this.#conns.delete(c.info.id);
-    if (c.session === null) return;
-    try {
-      c.session.close(tsNs, this.#out);
-    } catch {
-      this.stats.parserErrors++;
+    if (c.session !== null) {
+      try {
+        c.session.close(tsNs, this.#out);
+      } catch {
+        this.stats.parserErrors++;
+      }
+      this.#drain(c);
     }
-    this.#drain(c);
+    const tuples = c.info.role === 'client' ? this.#clientTuples : this.#serverTuples;
+    const n = (tuples.get(c.keys.tuple) ?? 1) - 1;
+    if (n > 0) tuples.set(c.keys.tuple, n);
+    else tuples.delete(c.keys.tuple);
+    if (c.info.role === 'server') {
+      const pid = c.info.pid;
+      const left = (this.#serverConns.get(pid) ?? 1) - 1;
+      if (left > 0) {
+        this.#serverConns.set(pid, left);
+        const cur = this.#inflight.get(pid) ?? 0;
+        if (cur > 0) this.#inflight.set(pid, Math.max(0, cur - c.pendingSeen));
+      } else {
+        this.#serverConns.delete(pid);
+        this.#inflight.delete(pid);
+      }
+      c.pendingSeen = 0;
+    }
+  }
+
+  /** Keys held in the tracker's per-tuple and per-process maps (for tests and self-telemetry). */
+  mapSizes(): number {
+    return this.#clientTuples.size + this.#serverTuples.size + this.#inflight.size + this.#serverConns.size;
   }
 
   #drain(c: Conn): void {
@@ -250,7 +365,18 @@ export class ConnTracker {
       c.ordinal++;
       if (record.incomplete === true) c.ordinalExact = false;
       this.stats.records++;
-      this.#sink({ record, conn: c.info, keys: c.keys, reqTid: c.tidAt(record.startNs), respTid: c.lastRespTid, ordinal });
+      const slot = c.slotAt(record.startNs);
+      const client = c.info.role === 'client';
+      // the other end's connection is traced here if a socket with the same tuple and the other role is open
+      const peerLocal = (client ? this.#serverTuples : this.#clientTuples).has(c.keys.tuple);
+      this.#sink({
+        record, conn: c.info, keys: c.keys,
+        reqTid: slot >= 0 ? c.reqTid[slot] : 0,
+        respTid: c.lastRespTid,
+        ordinal,
+        inboundInFlight: client ? (slot >= 0 ? c.reqInflight[slot] : -1) : -1,
+        peerLocal,
+      });
     }
     out.length = 0;
   }

@@ -19,6 +19,9 @@ import { SpanFactory } from './spans.js';
 import type { ParserOptions } from './types.js';
 import { DEFAULT_PARSER_OPTIONS } from './types.js';
 
+/** How often the monotonic → wall clock offset is measured again (NTP slews the wall clock). */
+const CLOCK_REFRESH_NS = 60e9;
+
 export const L7_SCOPE: InstrumentationScope = { name: 'sonde/receiver/ebpf/l7', version: VERSION };
 
 export interface L7PipelineOptions {
@@ -43,6 +46,8 @@ export interface L7PipelineStats {
   readonly connections: number;
   readonly pendingSpans: number;
   readonly bufferedBytes: number;
+  /** Keys in the tracker's and linker's per-tuple/per-process maps (should follow live connections). */
+  readonly indexKeys: number;
 }
 
 /**
@@ -91,6 +96,11 @@ export class L7Pipeline {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
   }
 
+  /** The kernel dropped bytes of this connection and cannot say how many (see ConnTracker.lost). */
+  lost(connId: number, tsNs: number): void {
+    this.#tracker.lost(connId, tsNs);
+  }
+
   close(connId: number, tsNs: number): void {
     this.#tracker.close(connId, tsNs);
   }
@@ -100,6 +110,8 @@ export class L7Pipeline {
    * `force` (shutdown) emits everything still held.
    */
   tick(nowNs: number = this.#clock.nowMonoNs(), force = false): SpanRecord[] {
+    const clock = this.#clock;
+    if (clock instanceof ClockOffset && nowNs - clock.measuredAtMonoNs() >= CLOCK_REFRESH_NS) clock.refresh();
     if (force || nowNs - this.#lastExpire >= 1e9) {
       this.#tracker.expire(nowNs);
       this.#lastExpire = nowNs;
@@ -120,10 +132,11 @@ export class L7Pipeline {
   stats(): L7PipelineStats {
     return {
       tracker: { ...this.#tracker.stats },
-      link: this.#linker !== null ? { ...this.#linker.stats } : { traceparent: 0, thread: 0, peer: 0, derived: 0, root: 0, ambiguous: 0, forced: 0 },
+      link: this.#linker !== null ? { ...this.#linker.stats } : { traceparent: 0, thread: 0, peer: 0, derived: 0, root: 0, ambiguous: 0, timedOut: 0, forced: 0 },
       connections: this.#tracker.size,
       pendingSpans: this.#linker?.pending ?? 0,
       bufferedBytes: this.#tracker.bufferedBytes(),
+      indexKeys: this.#tracker.mapSizes() + (this.#linker?.indexSizes() ?? 0),
     };
   }
 }

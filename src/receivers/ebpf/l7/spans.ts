@@ -12,7 +12,8 @@ import type { RouteTemplater } from './routes.js';
  * Status (semconv HTTP): Error on 5xx for SERVER spans, on 4xx and 5xx for CLIENT spans (`clientFault`
  * errors keep SERVER spans Unset); `error.type` only when the status is Error. Attributes: the parser's
  * semconv attributes plus network.peer.address/port, client.address (SERVER), server.address/port from
- * the connection when the protocol did not name them (Host header), and for HTTP the path template as
+ * the connection when the protocol did not name them (Host header; port 80 when the Host header has none),
+ * `url.full` for HTTP CLIENT spans (without the query unless it was kept), and for HTTP the path template as
  * `http.route` (SERVER) or `url.template` (CLIENT), which also completes the span name (`GET /users/{id}`).
  * Resource: one shared object per process (process.pid, sonde.cgroup.path, host.*).
  * The record's attributes object is reused as the span's (the span takes ownership of it).
@@ -46,15 +47,21 @@ export class SpanFactory {
     }
     attributes['network.peer.address'] = conn.remoteIp;
     attributes['network.peer.port'] = conn.remotePort;
-    if (server) {
-      attributes['client.address'] = conn.remoteIp;
-      if (attributes['server.address'] === undefined) {
-        attributes['server.address'] = conn.localIp;
-        attributes['server.port'] = conn.localPort;
-      }
-    } else if (attributes['server.address'] === undefined) {
-      attributes['server.address'] = conn.actualRemoteIp ?? conn.remoteIp;
-      attributes['server.port'] = conn.actualRemotePort ?? conn.remotePort;
+    const http = record.protocol === 'http';
+    if (attributes['server.address'] === undefined) {
+      attributes['server.address'] = server ? conn.localIp : conn.actualRemoteIp ?? conn.remoteIp;
+      attributes['server.port'] = server ? conn.localPort : conn.actualRemotePort ?? conn.remotePort;
+    } else if (http && attributes['server.port'] === undefined) {
+      attributes['server.port'] = 80; // a Host header without a port: the scheme's default
+    }
+    if (server) attributes['client.address'] = conn.remoteIp;
+    else if (http && typeof attributes['url.path'] === 'string') {
+      // semconv requires url.full on HTTP client spans: scheme://host[:port]path[?query] (query only if kept)
+      const host = attributes['server.address'] as string;
+      const port = attributes['server.port'] as number;
+      const query = attributes['url.query'];
+      const h = host.includes(':') ? `[${host}]` : host;
+      attributes['url.full'] = `http://${port === 80 ? h : `${h}:${port}`}${attributes['url.path']}${typeof query === 'string' ? `?${query}` : ''}`;
     }
     const failed = record.status === 'error' && !(server && record.clientFault === true);
     if (failed && record.errorType !== undefined) attributes['error.type'] = record.errorType;

@@ -96,6 +96,12 @@ export interface ParserSession {
    * for memory and the fuzz tests assert the `maxBufferedBytes` bound.
    */
   bufferedBytes?(): number;
+  /**
+   * Optional: requests seen whose response has not completed yet. On server connections it tells the
+   * linker how many inbound requests a process is handling when it makes an outbound call (with exactly
+   * one, the call belongs to it whatever thread made it).
+   */
+  pendingRequests?(): number;
 }
 
 export interface ProtocolParser {

@@ -170,6 +170,9 @@ export class Http1Session implements ParserSession {
   /** Scratch exchange for responses that match no request (never emitted). */
   readonly #orphan: Exchange = newExchange('', 0);
   #orphanActive = false;
+  /** The last User-Agent value, reused while the bytes repeat (keep-alive clients send the same one). */
+  readonly #ua = new Interned();
+  readonly #hostName = new Interned();
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
 
   constructor(opts: ParserOptions) {
@@ -210,8 +213,9 @@ export class Http1Session implements ParserSession {
         case St.Length: {
           const avail = end - off;
           if (d.remaining <= avail) {
-            off += d.remaining;
-            this.#countBody(isReq, d.remaining);
+            const r = d.remaining | 0; // ≤ avail: a small integer (no boxed double in the call below)
+            off += r;
+            this.#countBody(isReq, r);
             d.remaining = 0;
             this.#bodyDone(dir, tsNs, out);
           } else {
@@ -253,13 +257,15 @@ export class Http1Session implements ParserSession {
         d.bufLen = 0;
         break;
       case St.Length:
-        this.#countBody(isReq, Math.min(gap, d.remaining));
         if (gap >= d.remaining) {
-          gap -= d.remaining;
+          const r = d.remaining | 0; // ≤ gap: a small integer
+          this.#countBody(isReq, r);
+          gap -= r;
           d.remaining = 0;
           this.#bodyDone(dir, tsNs, out);
           if (gap > 0 && (d.st as St) === St.Head) this.#lose(d); // the next message starts in the gap
         } else {
+          this.#countBody(isReq, gap);
           d.remaining -= gap;
         }
         break;
@@ -345,11 +351,9 @@ export class Http1Session implements ParserSession {
         this.#lose(d);
         return off;
       }
-      const he = findHeadEnd(b, off, end, off);
-      if (he >= 0) {
-        this.#parseHead(d, dir, b, off, he, tsNs, tsNs, false, out);
-        return he;
-      }
+      const he = this.#parseHead(d, dir, b, off, end, tsNs, tsNs, false, out);
+      if (he >= 0) return he;
+      if (he === -2) return end; // malformed: the rest of the chunk is skipped (Lost)
       if (gap > 0) {
         this.#truncatedHead(d, dir, b, off, end, tsNs, tsNs, out);
         return -1;
@@ -404,100 +408,114 @@ export class Http1Session implements ParserSession {
   #truncatedHead(d: DirState, dir: Direction, b: Uint8Array, s: number, e: number, startNs: number, tsNs: number, out: L7Record[]): void {
     this.stats.truncatedHeads++;
     this.#parseHead(d, dir, b, s, e, startNs, tsNs, true, out);
-    if (d.st !== St.Upgraded) this.#lose(d);
+    if (d.st !== St.Upgraded && d.st !== St.Lost) this.#lose(d);
   }
 
-  #parseHead(d: DirState, dir: Direction, b: Uint8Array, s: number, e: number, startNs: number, tsNs: number, truncated: boolean, out: L7Record[]): void {
-    if (dir === Direction.Request) this.#parseRequest(d, b, s, e, startNs, truncated, out);
-    else this.#parseResponse(d, b, s, e, tsNs, truncated, out);
+  /**
+   * Parses the head at b[s, e) in one pass. Returns the index just past it when complete; -1 when it is not
+   * complete (nothing changed; with `truncated` a partial head is used as far as it goes instead and e is
+   * returned); -2 when it is malformed (the direction is lost).
+   */
+  #parseHead(d: DirState, dir: Direction, b: Uint8Array, s: number, e: number, startNs: number, tsNs: number, truncated: boolean, out: L7Record[]): number {
+    return dir === Direction.Request ? this.#parseRequest(d, b, s, e, startNs, truncated, out) : this.#parseResponse(d, b, s, e, tsNs, truncated, out);
   }
 
-  #parseRequest(d: DirState, b: Uint8Array, s: number, e: number, startNs: number, truncated: boolean, out: L7Record[]): void {
-    // request-line = method SP request-target SP HTTP-version
+  #parseRequest(d: DirState, b: Uint8Array, s: number, e: number, startNs: number, truncated: boolean, out: L7Record[]): number {
+    // request-line = method SP request-target SP HTTP-version CRLF
     let i = s;
     while (i < e && isTchar(b[i])) i++;
-    if (i === s || i - s > 32 || i >= e || b[i] !== SP) return this.#lose(d);
-    const mEnd = i;
-    let lineEnd = b.indexOf(LF, mEnd);
-    if (lineEnd < 0 || lineEnd > e) {
-      if (!truncated) return this.#lose(d);
-      lineEnd = e;
+    if (i === s || i - s > 32 || i >= e || b[i] !== SP) {
+      if (i === e && !truncated) return -1;
+      this.#lose(d);
+      return -2;
     }
+    const mEnd = i;
+    let lineEnd = mEnd;
+    while (lineEnd < e && b[lineEnd] !== LF) lineEnd++;
+    if (lineEnd === e && !truncated) return -1;
     const tStart = mEnd + 1;
     let tEnd = tStart;
     while (tEnd < lineEnd && b[tEnd] !== SP && b[tEnd] !== CR) tEnd++;
-    if (tEnd === tStart) return this.#lose(d);
+    if (tEnd === tStart) {
+      this.#lose(d);
+      return -2;
+    }
     let version = '';
     if (tEnd < lineEnd) {
       const v = tEnd + 1;
       const n = Math.min(7, lineEnd - v);
-      for (let k = 0; k < n; k++) if (b[v + k] !== HTTP1[k]) return this.#lose(d);
-      if (lineEnd - v >= 8 && b[v + 7] >= 48 && b[v + 7] <= 57) {
-        version = b[v + 7] === 48 ? '1.0' : b[v + 7] === 49 ? '1.1' : '1.' + String.fromCharCode(b[v + 7]);
-      } else if (!truncated) {
-        return this.#lose(d);
+      for (let k = 0; k < n; k++) {
+        if (b[v + k] !== HTTP1[k]) {
+          this.#lose(d);
+          return -2;
+        }
+      }
+      const minor = b[v + 7];
+      if (lineEnd - v >= 8 && minor >= 48 && minor <= 57) version = minor === 49 ? '1.1' : minor === 48 ? '1.0' : '1.' + String.fromCharCode(minor);
+      else if (!truncated) {
+        this.#lose(d);
+        return -2;
       }
     } else if (!truncated) {
-      return this.#lose(d); // HTTP/0.9 or garbage
+      this.#lose(d); // HTTP/0.9 or garbage
+      return -2;
     }
     const known = knownMethod(b, s, mEnd);
     const x = newExchange(known ?? '_OTHER', startNs);
-    if (known === undefined) x.methodOriginal = latin1(b, s, mEnd);
     x.version = version;
     x.isHead = known === 'HEAD';
     x.isConnect = known === 'CONNECT';
-    this.#target(x, b, tStart, tEnd);
 
+    // header fields: only names of the lengths we want are looked at, by checking for the colon right after them
     let chunked = false;
     let contentLength = -2; // -2: absent, -1: invalid
+    let headEnd = -1;
     i = lineEnd + 1;
     while (i < e) {
-      let le = b.indexOf(LF, i);
-      if (le < 0 || le > e) {
-        if (!truncated) break;
-        le = e; // a partial last header line: only use it if its value cannot be misread (skip)
+      let le = i;
+      while (le < e && b[le] !== LF) le++; // a byte loop beats TypedArray#indexOf's call cost on short lines
+      if (le === e) break; // a partial last line
+      const lineE = trimEnd(b, i, le);
+      if (lineE === i) {
+        headEnd = le + 1;
         break;
       }
-      const lineE = trimEnd(b, i, le);
-      if (lineE === i) break; // the empty line
-      const colon = b.indexOf(COLON, i);
-      if (colon > i && colon < lineE) {
-        const vs = trimStart(b, colon + 1, lineE);
-        switch (colon - i) {
-          case 4:
-            if (eqLower(b, i, colon, H_HOST)) this.#host(x, b, vs, lineE);
-            break;
-          case 10:
-            if (eqLower(b, i, colon, H_USER_AGENT)) x.userAgent = latin1(b, vs, lineE);
-            else if (eqLower(b, i, colon, H_TRACESTATE)) x.tracestate = latin1(b, vs, Math.min(lineE, vs + MAX_TRACESTATE));
-            break;
-          case 11:
-            if (eqLower(b, i, colon, H_TRACEPARENT) && isTraceparent(b, vs, lineE)) x.traceparent = latin1(b, vs, vs + 55);
-            break;
-          case 14:
-            if (eqLower(b, i, colon, H_CONTENT_LENGTH)) {
-              const n = parseDec(b, vs, lineE);
-              contentLength = contentLength !== -2 && contentLength !== n ? -1 : n;
-            }
-            break;
-          case 17:
-            if (eqLower(b, i, colon, H_TRANSFER_ENCODING)) chunked = endsWithLower(b, vs, lineE, V_CHUNKED);
-            break;
-          default:
-            break;
+      const n = lineE - i;
+      if (n > 4 && b[i + 4] === COLON) {
+        if (eqLower(b, i, i + 4, H_HOST)) this.#host(x, b, trimStart(b, i + 5, lineE), lineE);
+      } else if (n > 10 && b[i + 10] === COLON) {
+        if (eqLower(b, i, i + 10, H_USER_AGENT)) x.userAgent = this.#ua.get(b, trimStart(b, i + 11, lineE), lineE);
+        else if (eqLower(b, i, i + 10, H_TRACESTATE)) {
+          const vs = trimStart(b, i + 11, lineE);
+          x.tracestate = latin1(b, vs, Math.min(lineE, vs + MAX_TRACESTATE));
         }
+      } else if (n > 11 && b[i + 11] === COLON) {
+        const vs = trimStart(b, i + 12, lineE);
+        if (eqLower(b, i, i + 11, H_TRACEPARENT) && isTraceparent(b, vs, lineE)) x.traceparent = latin1(b, vs, vs + 55);
+      } else if (n > 14 && b[i + 14] === COLON) {
+        if (eqLower(b, i, i + 14, H_CONTENT_LENGTH)) {
+          const v = parseDec(b, trimStart(b, i + 15, lineE), lineE);
+          contentLength = contentLength !== -2 && contentLength !== v ? -1 : v;
+        }
+      } else if (n > 17 && b[i + 17] === COLON) {
+        if (eqLower(b, i, i + 17, H_TRANSFER_ENCODING)) chunked = endsWithLower(b, trimStart(b, i + 18, lineE), lineE, V_CHUNKED);
       }
       i = le + 1;
     }
-    x.reqHeadBytes = e - s;
+    if (headEnd < 0 && !truncated) return -1;
+    if (known === undefined) x.methodOriginal = latin1(b, s, mEnd);
+    this.#target(x, b, tStart, tEnd);
+    const end = headEnd < 0 ? e : headEnd;
+    x.reqHeadBytes = end - s;
     this.#enqueue(x, out);
-    if (truncated) return; // caller resyncs
+    if (truncated) return end; // the caller resyncs
     if (chunked) this.#startChunked(d);
     else if (contentLength === -1) this.#lose(d);
     else if (contentLength > 0) {
       d.st = St.Length;
       d.remaining = contentLength;
     } else d.st = St.Head;
+    return end;
   }
 
   #enqueue(x: Exchange, out: L7Record[]): void {
@@ -551,7 +569,7 @@ export class Http1Session implements ParserSession {
     if (b[s] === 91) {
       const close = b.indexOf(93, s);
       if (close < 0 || close >= e) return;
-      x.host = latin1(b, s + 1, close);
+      x.host = this.#hostName.get(b, s + 1, close);
       if (close + 1 < e && b[close + 1] === COLON) port = parseDec(b, close + 2, e);
       x.port = port > 0 && port < 65536 ? port : 0;
       return;
@@ -563,40 +581,50 @@ export class Http1Session implements ParserSession {
         break;
       }
     }
-    x.host = latin1(b, s, he);
+    x.host = this.#hostName.get(b, s, he);
     x.port = port > 0 && port < 65536 ? port : 0;
   }
 
-  #parseResponse(d: DirState, b: Uint8Array, s: number, e: number, tsNs: number, truncated: boolean, out: L7Record[]): void {
-    // status-line = HTTP-version SP status-code SP [reason-phrase]
-    if (e - s < 12 || b[s + 8] !== SP) return this.#lose(d);
-    for (let k = 0; k < 7; k++) if (b[s + k] !== HTTP1[k]) return this.#lose(d);
+  #parseResponse(d: DirState, b: Uint8Array, s: number, e: number, tsNs: number, truncated: boolean, out: L7Record[]): number {
+    // status-line = HTTP-version SP status-code SP [reason-phrase] CRLF
+    if (e - s < 12) {
+      if (!truncated) return -1;
+      this.#lose(d);
+      return -2;
+    }
+    let bad = b[s + 8] !== SP;
+    for (let k = 0; k < 7 && !bad; k++) if (b[s + k] !== HTTP1[k]) bad = true;
     const status = parseDec(b, s + 9, s + 12);
-    if (status < 100 || status > 999 || (s + 12 < e && b[s + 12] !== SP && b[s + 12] !== CR && b[s + 12] !== LF)) return this.#lose(d);
-
+    if (bad || status < 100 || status > 999 || (s + 12 < e && b[s + 12] !== SP && b[s + 12] !== CR && b[s + 12] !== LF)) {
+      this.#lose(d);
+      return -2;
+    }
     let chunked = false;
     let contentLength = -2;
-    let i = b.indexOf(LF, s + 12);
-    if (i < 0 || i > e) i = e;
-    else i++;
+    let headEnd = -1;
+    let i = s + 12;
+    while (i < e && b[i] !== LF) i++;
+    i++;
     while (i < e) {
-      const le = b.indexOf(LF, i);
-      if (le < 0 || le > e) break;
+      let le = i;
+      while (le < e && b[le] !== LF) le++;
+      if (le === e) break;
       const lineE = trimEnd(b, i, le);
-      if (lineE === i) break;
-      const colon = b.indexOf(COLON, i);
-      if (colon > i && colon < lineE) {
-        const vs = trimStart(b, colon + 1, lineE);
-        const n = colon - i;
-        if (n === 14 && eqLower(b, i, colon, H_CONTENT_LENGTH)) {
-          const v = parseDec(b, vs, lineE);
-          contentLength = contentLength !== -2 && contentLength !== v ? -1 : v;
-        } else if (n === 17 && eqLower(b, i, colon, H_TRANSFER_ENCODING)) {
-          chunked = endsWithLower(b, vs, lineE, V_CHUNKED);
-        }
+      if (lineE === i) {
+        headEnd = le + 1;
+        break;
+      }
+      const n = lineE - i;
+      if (n > 14 && b[i + 14] === COLON && eqLower(b, i, i + 14, H_CONTENT_LENGTH)) {
+        const v = parseDec(b, trimStart(b, i + 15, lineE), lineE);
+        contentLength = contentLength !== -2 && contentLength !== v ? -1 : v;
+      } else if (n > 17 && b[i + 17] === COLON && eqLower(b, i, i + 17, H_TRANSFER_ENCODING)) {
+        chunked = endsWithLower(b, trimStart(b, i + 18, lineE), lineE, V_CHUNKED);
       }
       i = le + 1;
     }
+    if (headEnd < 0 && !truncated) return -1;
+    const end = headEnd < 0 ? e : headEnd;
 
     // which request does this answer?
     let x: Exchange;
@@ -609,12 +637,12 @@ export class Http1Session implements ParserSession {
     }
     if (status < 200 && status !== 101) {
       // interim response (100 Continue, 103 Early Hints): the final one follows
-      if (x !== this.#orphan) x.respHeadBytes += e - s;
+      if (x !== this.#orphan) x.respHeadBytes += end - s;
       d.st = truncated ? St.Lost : St.Head;
-      return;
+      return end;
     }
     x.status = status;
-    x.respHeadBytes += e - s;
+    x.respHeadBytes += end - s;
     x.respBodyBytes = 0;
     x.answering = true;
     if (x === this.#orphan) this.#orphanActive = true;
@@ -624,12 +652,12 @@ export class Http1Session implements ParserSession {
       this.#res.st = St.Upgraded;
       this.#req.bufLen = 0;
       this.#res.bufLen = 0;
-      return;
+      return end;
     }
     if (truncated) {
       // the body's framing may be in the part we did not see: the response ends when the next one starts
       d.st = St.Lost;
-      return;
+      return end;
     }
     if (x.isHead || status === 204 || status === 304) {
       d.st = St.Head;
@@ -649,6 +677,7 @@ export class Http1Session implements ParserSession {
     } else {
       d.st = St.UntilClose; // no length: the body ends when the connection closes (RFC 9112 §6.3)
     }
+    return end;
   }
 
   #startChunked(d: DirState): void {
@@ -802,6 +831,28 @@ export class Http1Session implements ParserSession {
     this.#pending.shift();
     if (this.#curReq === x) this.#curReq = null;
     out.push(toRecord(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
+  }
+}
+
+/** One string reused while the same bytes come back (no allocation on repeats). */
+class Interned {
+  readonly #bytes = new Uint8Array(256);
+  #len = -1;
+  #str = '';
+
+  get(b: Uint8Array, s: number, e: number): string {
+    const n = e - s;
+    if (n === this.#len) {
+      let i = 0;
+      while (i < n && this.#bytes[i] === b[s + i]) i++;
+      if (i === n) return this.#str;
+    }
+    this.#str = latin1(b, s, e);
+    if (n <= this.#bytes.length) {
+      this.#bytes.set(b.subarray(s, e));
+      this.#len = n;
+    } else this.#len = -1;
+    return this.#str;
   }
 }
 
