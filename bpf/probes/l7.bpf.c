@@ -17,6 +17,10 @@
  * Who wrote: tp_btf/tcp_sendmsg_locked runs in the writer's context before its data is queued
  * and records the thread in the connection's state; egress segments carry it (also when TCP
  * sends them later from softirq). Ingress segments arrive in softirq: no reader is known (0).
+ * Who owns a server connection: accepts complete in softirq, so the tcp probe attributes them
+ * to the listener's process (an nginx master, a cluster primary); tp_btf/tcp_rcv_space_adjust
+ * (every TCP read that copied data, in the reader's context) and the sendmsg program confirm the
+ * owner once and send an OWNER record, before the owner can act on the request it read.
  * See bpf/README.md, "l7 probe", for the measurements behind the choices.
  */
 #include "vmlinux.bpf.h"
@@ -73,6 +77,17 @@ L7_DEFINE_CLASS(256);
 L7_DEFINE_CLASS(1024);
 L7_DEFINE_CLASS(4096);
 _Static_assert(L7_CAPTURE_MAX == 4096, "the largest size class is L7_CAPTURE_MAX");
+
+/*
+ * The agent's own client endpoints: a server on this host answering the agent (an OTLP collector,
+ * a database the agent writes to) is not traced either, or every export would make a span.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct l7_endpoint);
+	__type(value, __u8);
+} l7_self_peers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -194,6 +209,31 @@ static __always_inline void fill_tuple_from_skb(struct __sk_buff *skb, int egres
 	t->dport = bpf_ntohs(egress ? ports[1] : ports[0]);
 }
 
+static __always_inline void endpoint_norm(struct l7_endpoint *ep)
+{
+	__u32 *w = (__u32 *)ep->addr;
+
+	if (ep->family == AF_INET6 && w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+		w[0] = w[3];
+		w[1] = w[2] = w[3] = 0;
+		ep->family = AF_INET;
+	}
+}
+
+/* Is the peer of this segment (source on ingress, destination on egress) one of the agent's endpoints? */
+static __always_inline int peer_is_self(struct __sk_buff *skb, int egress)
+{
+	struct sonde_tuple t = {};
+	struct l7_endpoint ep = {};
+
+	fill_tuple_from_skb(skb, egress, &t);
+	__builtin_memcpy(ep.addr, t.daddr, SONDE_ADDR_LEN);
+	ep.family = t.family;
+	ep.port = t.dport;
+	endpoint_norm(&ep);
+	return bpf_map_lookup_elem(&l7_self_peers, &ep) != NULL;
+}
+
 /* First payload byte of the connection in both directions (nothing before it was missed). */
 static __always_inline int at_stream_start(struct __sk_buff *skb, int egress)
 {
@@ -216,13 +256,13 @@ static __always_inline int at_stream_start(struct __sk_buff *skb, int egress)
 	return egress ? tp->data_segs_out <= segs : tp->data_segs_out == 0;
 }
 
-static __always_inline void emit_open(struct __sk_buff *skb, int egress, __u64 cookie, __u64 now,
-				      struct l7_conn *st, const struct sonde_conn *c, __u8 flags)
+static __always_inline int emit_open(struct __sk_buff *skb, int egress, __u64 cookie, __u64 now,
+				     struct l7_conn *st, const struct sonde_conn *c, __u8 flags)
 {
 	struct l7_conn_event *e = sonde_reserve(sizeof(*e));
 
 	if (!e)
-		return;
+		return 0;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = now;
 	e->cookie = cookie;
@@ -243,18 +283,21 @@ static __always_inline void emit_open(struct __sk_buff *skb, int egress, __u64 c
 		flags |= L7_CONN_OWNER_TASK;
 	e->flags = flags;
 	sonde_submit(e, sizeof(*e));
+	return 1;
 }
 
-static __always_inline void emit_close(__u64 cookie, __u64 now)
+static __always_inline void emit_event(__u32 type, __u64 cookie, __u64 pid_tgid)
 {
 	struct l7_event *e = sonde_reserve(sizeof(*e));
 
 	if (!e)
 		return;
 	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = now;
+	e->ts_ns = bpf_ktime_get_ns();
 	e->cookie = cookie;
-	e->type = L7_EVENT_CLOSE;
+	e->type = type;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
 	sonde_submit(e, sizeof(*e));
 }
 
@@ -326,9 +369,18 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 			role = egress ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 		st->role = role;
 	}
+	if (role == SONDE_ROLE_SERVER && peer_is_self(skb, egress)) {
+		st->state |= L7_STATE_IGNORED;
+		stat_inc(L7_STAT_SELF);
+		return 0;
+	}
 	st->protocol = targ_detectors[row].protocol;
+	if (!emit_open(skb, egress, cookie, now, st, bpf_map_lookup_elem(&sonde_conns, &cookie),
+		       from_start ? L7_CONN_FROM_START : 0)) {
+		st->protocol = 0; /* the ring is full: detect again on a later segment */
+		return 0;
+	}
 	stat_inc(L7_STAT_DETECTED);
-	emit_open(skb, egress, cookie, now, st, bpf_map_lookup_elem(&sonde_conns, &cookie), from_start ? L7_CONN_FROM_START : 0);
 	return 1;
 }
 
@@ -412,8 +464,11 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 #define L7_EMIT(SZ)                                                                                                    \
 	if (n <= SZ) {                                                                                                 \
 		struct l7_record_##SZ *e = sonde_reserve(sizeof(*e));                                                  \
-		if (!e)                                                                                                \
+		if (!e) {                                                                                              \
+			/* the next delivered segment reports these bytes as its gap */                                \
+			st->next_seq[dir & 1] = s.seq;                                                                 \
 			return 1;                                                                                      \
+		}                                                                                                      \
 		e->hdr = hdr;                                                                                          \
 		barrier_var(n);                                                                                        \
 		if (n < 1 || n > SZ || bpf_skb_load_bytes(skb, s.off, e->data, n))                                    \
@@ -442,16 +497,13 @@ int sonde_l7_ingress(struct __sk_buff *skb)
 }
 
 /*
- * The writer: tcp_sendmsg_locked() runs in the context of the thread that writes, before its
- * data is queued (also for sendfile/splice). The agent's own connections are ignored from
- * their first write; a server connection's owner becomes the process that answers on it (the
- * tcp probe attributes accepts to the listener's process, e.g. an nginx master).
+ * A thread did I/O on a socket, in its context (sendmsg before the data is queued, or a read that
+ * copied data). Confirms the owner: the agent's own connections are ignored from then on; the first
+ * process seen on a connection opened without a confirmed owner is sent in an OWNER record (and
+ * fixed in sonde_conns, where the tcp probe put the listener's process).
  */
-SEC("tp_btf/tcp_sendmsg_locked")
-int BPF_PROG(sonde_l7_send, struct sock *sk)
+static __always_inline struct l7_conn *on_task_io(const struct sock *sk, __u64 cookie, __u64 pid_tgid)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct l7_conn *st = bpf_map_lookup_elem(&l7_conns, &cookie);
 	struct sonde_conn *c;
@@ -459,30 +511,69 @@ int BPF_PROG(sonde_l7_send, struct sock *sk)
 	if (!st) {
 		st = new_state(cookie);
 		if (!st)
-			return 0;
+			return NULL;
 	}
 	if (st->state & L7_STATE_IGNORED)
-		return 0;
+		return NULL;
 	if (tgid == targ_self_tgid) {
+		struct l7_endpoint ep = {};
+		__u8 one = 1;
+
 		/* tell user space to drop it if it was opened (the agent's server side, seen first on ingress) */
 		if (st->protocol)
-			emit_close(cookie, bpf_ktime_get_ns());
+			emit_event(L7_EVENT_CLOSE, cookie, 0);
 		st->state = L7_STATE_IGNORED;
 		stat_inc(L7_STAT_SELF);
-		return 0;
+		/* and remember its endpoint, so the server it talks to on this host ignores it too */
+		ep.family = sk->__sk_common.skc_family;
+		ep.port = sk->__sk_common.skc_num;
+		if (ep.family == AF_INET6)
+			__builtin_memcpy(ep.addr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, SONDE_ADDR_LEN);
+		else
+			*(__u32 *)ep.addr = sk->__sk_common.skc_rcv_saddr;
+		endpoint_norm(&ep);
+		bpf_map_update_elem(&l7_self_peers, &ep, &one, BPF_ANY);
+		return NULL;
 	}
-	st->writer = pid_tgid;
-	if (st->pid == tgid)
-		return 0;
-	if (st->pid && st->role == SONDE_ROLE_SERVER)
+	if (st->state & L7_STATE_OWNER_TASK)
+		return st;
+	if (st->pid && st->pid != tgid && st->role == SONDE_ROLE_SERVER)
 		stat_inc(L7_STAT_OWNER_CHANGED);
 	st->pid = tgid;
 	st->state |= L7_STATE_OWNER_TASK;
+	if (st->protocol)
+		emit_event(L7_EVENT_OWNER, cookie, pid_tgid);
 	c = bpf_map_lookup_elem(&sonde_conns, &cookie);
 	if (c && c->role == SONDE_ROLE_SERVER && c->pid != tgid) {
 		c->pid = tgid;
 		c->cgroup_id = bpf_get_current_cgroup_id();
 	}
+	return st;
+}
+
+/* The writer (also for sendfile/splice): egress segments carry it. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(sonde_l7_send, struct sock *sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct l7_conn *st = on_task_io(sk, bpf_get_socket_cookie(sk), pid_tgid);
+
+	if (st)
+		st->writer = pid_tgid;
+	return 0;
+}
+
+/* A read that copied data (tcp_recvmsg, splice, zero-copy receive all adjust the receive space). */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(sonde_l7_recv, struct sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct l7_conn *st = bpf_map_lookup_elem(&l7_conns, &cookie);
+
+	/* the common case leaves at once: nothing to learn */
+	if (!st || (st->state & (L7_STATE_IGNORED | L7_STATE_OWNER_TASK)))
+		return 0;
+	on_task_io(sk, cookie, bpf_get_current_pid_tgid());
 	return 0;
 }
 
@@ -499,7 +590,7 @@ int BPF_PROG(sonde_l7_state, const struct sock *sk, const int oldstate, const in
 	if (!st)
 		return 0;
 	if (st->protocol && !(st->state & L7_STATE_IGNORED))
-		emit_close(cookie, bpf_ktime_get_ns());
+		emit_event(L7_EVENT_CLOSE, cookie, 0);
 	bpf_map_delete_elem(&l7_conns, &cookie);
 	return 0;
 }

@@ -5,6 +5,8 @@
  * Record stream (ring `events`), per socket cookie, in kernel order:
  *   OPEN   (struct l7_conn_event)          once, when the detector names the protocol
  *   DATA   (struct l7_event + payload)      every TCP payload segment after that, both directions
+ *   OWNER  (struct l7_event)                a server connection's owner became known: the first
+ *                                           process that read (or wrote) on it after OPEN
  *   CLOSE  (struct l7_event)                the socket reached TCP_CLOSE
  */
 #ifndef __SONDE_L7_H
@@ -17,6 +19,7 @@ enum l7_event_type {
 	L7_EVENT_OPEN = 1,  /* struct l7_conn_event: the connection's protocol was detected */
 	L7_EVENT_DATA = 2,  /* struct l7_event followed by `captured` payload bytes */
 	L7_EVENT_CLOSE = 3, /* struct l7_event: the socket closed (only for OPENed connections) */
+	L7_EVENT_OWNER = 4, /* struct l7_event: pid/tid of the first thread that read or wrote after an OPEN without OWNER_TASK */
 };
 
 /* Which way a DATA segment went, seen from the socket: written by it or received by it. */
@@ -35,7 +38,7 @@ enum l7_detect_dir {
 enum l7_conn_flags {
 	L7_CONN_TRACKED = 1,    /* the tcp probe saw connect()/accept(): role, pid, start from sonde_conns */
 	L7_CONN_FROM_START = 2, /* detected on the connection's first payload byte: nothing was missed */
-	L7_CONN_OWNER_TASK = 4, /* pid was seen writing on the socket or connect()ing (else: the listener's, or 0) */
+	L7_CONN_OWNER_TASK = 4, /* pid was seen reading/writing on the socket or connect()ing (else: the listener's or 0; an OWNER record follows) */
 };
 
 /* l7_event.flags (DATA) */
@@ -118,11 +121,19 @@ struct l7_conn {
 	__u8 tries;         /* payload segments the detector rejected */
 };
 
+/* Key of `l7_self_peers`: a local endpoint of the agent (IPv4-mapped IPv6 stored as IPv4). */
+struct l7_endpoint {
+	__u8 addr[SONDE_ADDR_LEN];
+	__u16 family;
+	__u16 port; /* host byte order */
+	__u32 _pad0;
+};
+
 enum l7_conn_state {
 	L7_STATE_IGNORED = 1,   /* not L7, or the agent's own: every segment leaves at once */
 	L7_STATE_SEQ_EGRESS = 2, /* next_seq[L7_DIR_EGRESS] is valid */
 	L7_STATE_SEQ_INGRESS = 4,
-	L7_STATE_OWNER_TASK = 8, /* pid seen writing (or connect()ing) */
+	L7_STATE_OWNER_TASK = 8, /* pid seen reading/writing (or connect()ing) */
 	L7_STATE_STARTED = 16,   /* a payload segment was seen (from_start can no longer be claimed) */
 };
 

@@ -123,6 +123,11 @@ static const struct field_desc l7_conn_event_fields[] = {
 _Static_assert(8 * 3 + 4 * 2 + 8 + sizeof(struct sonde_tuple) + 4 + 1 * 4 == sizeof(struct l7_conn_event),
 	       "l7_conn_event field list incomplete");
 
+static const struct field_desc l7_endpoint_fields[] = {
+	F(struct l7_endpoint, addr), F(struct l7_endpoint, family), F(struct l7_endpoint, port), F(struct l7_endpoint, _pad0),
+};
+_Static_assert(SONDE_ADDR_LEN + 2 + 2 + 4 == sizeof(struct l7_endpoint), "l7_endpoint field list incomplete");
+
 static const struct field_desc l7_conn_fields[] = {
 	F(struct l7_conn, req_start_ns), F(struct l7_conn, writer), F(struct l7_conn, next_seq), F(struct l7_conn, pid),
 	F(struct l7_conn, protocol),     F(struct l7_conn, role),     F(struct l7_conn, state),
@@ -146,6 +151,7 @@ static const struct struct_desc structs[] = {
 	STRUCT(l7_event, l7_event_fields),
 	STRUCT(l7_conn_event, l7_conn_event_fields),
 	STRUCT(l7_conn, l7_conn_fields),
+	STRUCT(l7_endpoint, l7_endpoint_fields),
 	STRUCT(ringbench_cfg, ringbench_cfg_fields),
 };
 
@@ -166,7 +172,7 @@ static const struct enum_desc enums[] = {
 	E(SONDE_TCP_ESTABLISHED), E(SONDE_TCP_SYN_SENT), E(SONDE_TCP_SYN_RECV), E(SONDE_TCP_FIN_WAIT1),
 	E(SONDE_TCP_FIN_WAIT2), E(SONDE_TCP_TIME_WAIT), E(SONDE_TCP_CLOSE), E(SONDE_TCP_CLOSE_WAIT),
 	E(SONDE_TCP_LAST_ACK), E(SONDE_TCP_LISTEN), E(SONDE_TCP_CLOSING), E(SONDE_TCP_NEW_SYN_RECV),
-	E(L7_EVENT_OPEN), E(L7_EVENT_DATA), E(L7_EVENT_CLOSE), E(L7_DIR_EGRESS), E(L7_DIR_INGRESS),
+	E(L7_EVENT_OPEN), E(L7_EVENT_DATA), E(L7_EVENT_CLOSE), E(L7_EVENT_OWNER), E(L7_DIR_EGRESS), E(L7_DIR_INGRESS),
 	E(L7_DETECT_REQUEST), E(L7_DETECT_RESPONSE),
 	E(L7_CONN_TRACKED), E(L7_CONN_FROM_START), E(L7_CONN_OWNER_TASK), E(L7_DATA_TASK),
 	E(L7_STAT_DETECTED), E(L7_STAT_UNDETECTED), E(L7_STAT_DUPLICATE), E(L7_STAT_GAP), E(L7_STAT_SELF),

@@ -145,6 +145,15 @@ export const STRUCTS = {
       tries: { offset: 31, size: 1 },
     },
   },
+  l7_endpoint: {
+    size: 24,
+    fields: {
+      addr: { offset: 0, size: 16 },
+      family: { offset: 16, size: 2 },
+      port: { offset: 18, size: 2 },
+      _pad0: { offset: 20, size: 4 },
+    },
+  },
   ringbench_cfg: {
     size: 8,
     fields: {
@@ -192,6 +201,7 @@ export const ENUMS = {
   L7_EVENT_OPEN: 1,
   L7_EVENT_DATA: 2,
   L7_EVENT_CLOSE: 3,
+  L7_EVENT_OWNER: 4,
   L7_DIR_EGRESS: 0,
   L7_DIR_INGRESS: 1,
   L7_DETECT_REQUEST: 1,

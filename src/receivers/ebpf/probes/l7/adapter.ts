@@ -3,19 +3,22 @@
 // Per connection the kernel sends OPEN (protocol detected), DATA segments, CLOSE. Two things are
 // settled here before the pipeline sees a connection, from its first records:
 //  - the owner: for server connections the kernel only knows the listener's process (an nginx
-//    master, a Node cluster primary) until a thread writes on the socket; the first egress DATA
-//    carries the writer, so a connection waits (its chunks copied) until then, at most
-//    `maxPendingChunks` segments;
+//    master, a Node cluster primary) until a thread reads or writes on the socket; it then sends an
+//    OWNER record. Such a connection waits (its chunks copied) until OWNER, at most
+//    `maxPendingChunks` segments. The wait keeps causal order: the owner reads the request before
+//    it can act on it (make calls), and the kernel reserves OWNER at that read;
 //  - the protocol: the kernel's detector table is a pre-filter; the named parser confirms on the
 //    first chunk (ProtocolParser.detect), else the pipeline detects by itself.
 // Once open, DATA goes through without allocation: captured bytes are copied into a reused
 // array of the same length (parsers never keep `captured` past feed(); the ring batch is reused too).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { ConnInfo } from '../../l7/conn.js';
 import type { ParserRegistry } from '../../l7/registry.js';
 import { Direction } from '../../l7/types.js';
 import { ENUMS } from '../../../../native/layouts.generated.js';
 import { forEachRecord } from '../../../../native/ring-records.js';
+import { cgroup2Root } from './capture.js';
 import { L7ConnEventView, L7ConnFlags, L7DataFlags, L7EventType, L7EventView, L7_CONN_EVENT_SIZE, L7_EVENT_SIZE, L7_TYPE_OFFSET } from './decode.js';
 
 /** What the adapter drives: L7Pipeline's connection surface. */
@@ -32,7 +35,10 @@ export interface L7AdapterOptions {
   readonly registry?: ParserRegistry;
   /** The agent's pid: its connections are dropped (the kernel ignores them too, once it sees them write). */
   readonly selfPid?: number;
-  /** cgroup v2 path of a process (ConnInfo.cgroupPath). Default: /proc/<pid>/cgroup, cached. */
+  /**
+   * cgroup v2 path of a connection's process (ConnInfo.cgroupPath): `cgroupId` is the kernel's (0 when
+   * unknown, e.g. the owner changed). Default: cgroupPathResolver() (the id through cgroupfs, else /proc).
+   */
   readonly cgroupPath?: (pid: number, cgroupId: number) => string;
   /** Segments held while a server connection's owner is unknown (default 8). */
   readonly maxPendingChunks?: number;
@@ -47,8 +53,8 @@ export interface L7AdapterStats {
   malformed: number;
   /** DATA/CLOSE for a connection whose OPEN was not seen (before start, or the ring dropped it). */
   unknownConnection: number;
-  /** Connections whose owner came from the first writer (server side: the listener's process was not it). */
-  ownerFromWriter: number;
+  /** Connections whose owner was confirmed after OPEN (OWNER record, or the first write) and was not the listener's process. */
+  ownerChanged: number;
   /** Connections opened without a known writer (pending cap reached, or closed first). */
   ownerUnknown: number;
   /** The kernel's protocol confirmed by its parser / not confirmed (the pipeline detects itself). */
@@ -77,7 +83,7 @@ class Conn {
   readonly held: Held[] = [];
   readonly id: number;
   readonly tsNs: number;
-  readonly cgroupId: number;
+  cgroupId: number;
   readonly role: 'client' | 'server';
   readonly localIp: string;
   readonly localPort: number;
@@ -109,7 +115,7 @@ const SCRATCH_MAX = 1024;
 
 export class L7Adapter {
   readonly stats: L7AdapterStats = {
-    records: 0, opens: 0, data: 0, closes: 0, malformed: 0, unknownConnection: 0, ownerFromWriter: 0, ownerUnknown: 0,
+    records: 0, opens: 0, data: 0, closes: 0, malformed: 0, unknownConnection: 0, ownerChanged: 0, ownerUnknown: 0,
     confirmed: 0, unconfirmed: 0, self: 0, gapBytes: 0,
   };
   readonly #out: L7Input;
@@ -127,7 +133,7 @@ export class L7Adapter {
     this.#out = out;
     this.#o = opts;
     this.#maxPending = opts.maxPendingChunks ?? 8;
-    this.#cgroup = opts.cgroupPath ?? procCgroupPath();
+    this.#cgroup = opts.cgroupPath ?? cgroupPathResolver();
   }
 
   /** Connections known (open or waiting for their owner). */
@@ -170,7 +176,16 @@ export class L7Adapter {
       const v = this.#cv.reset(view, off);
       const old = this.#conns.get(v.cookie);
       if (old !== undefined) this.#close(old, v.tsNs);
-      this.#conns.set(v.cookie, new Conn(v, this.#o.protocols));
+        this.#conns.set(v.cookie, new Conn(v, this.#o.protocols));
+    } else if (type === L7EventType.OWNER) {
+      if (len < L7_EVENT_SIZE) {
+        this.stats.malformed++;
+        return;
+      }
+      const ev = this.#ev.reset(view, off, len);
+      const c = this.#conns.get(ev.cookie);
+      if (c === undefined) this.stats.unknownConnection++;
+      else if (!c.ready && !c.dropped) this.#owner(c, ev.pid);
     } else if (type === L7EventType.CLOSE) {
       if (len < L7_EVENT_SIZE) {
         this.stats.malformed++;
@@ -211,12 +226,20 @@ export class L7Adapter {
     const data = new Uint8Array(ev.captured);
     this.#buf.copy(data, 0, start, start + data.length);
     c.held.push({ egress, tsNs: ev.tsNs, tid: ev.tid, data, length: ev.length, gap });
-    if (!c.ownerKnown && egress && (ev.flags & L7DataFlags.TASK) !== 0 && ev.pid !== 0) {
-      if (ev.pid !== c.pid) this.stats.ownerFromWriter++;
-      c.pid = ev.pid;
-      c.ownerKnown = true;
+    // known owner: open at the first chunk (the parser confirms the protocol on it)
+    if (c.ownerKnown) this.#open(c);
+    else if (egress && (ev.flags & L7DataFlags.TASK) !== 0 && ev.pid !== 0) this.#owner(c, ev.pid);
+    else if (c.held.length >= this.#maxPending) this.#open(c);
+  }
+
+  #owner(c: Conn, pid: number): void {
+    if (pid !== c.pid) {
+      this.stats.ownerChanged++;
+      c.pid = pid;
+      c.cgroupId = 0; // the listener's: resolve the owner's by pid
     }
-    if (c.ownerKnown || c.held.length >= this.#maxPending) this.#open(c);
+    c.ownerKnown = true;
+    if (c.held.length > 0) this.#open(c);
   }
 
   /** The captured bytes at `off` (batch-relative, DataView offsets) as a reused array. */
@@ -260,7 +283,7 @@ export class L7Adapter {
     }
     const info: ConnInfo = {
       id: c.id, pid: c.pid, role: c.role, localIp: c.localIp, localPort: c.localPort, remoteIp: c.remoteIp,
-      remotePort: c.remotePort, cgroupPath: this.#cgroup(c.pid, c.cgroupId), fromStart: c.fromStart, protocol,
+      remotePort: c.remotePort, cgroupPath: this.#cgroupOf(c), fromStart: c.fromStart, protocol,
     };
     c.ready = true;
     this.#out.open(info, c.tsNs);
@@ -274,6 +297,16 @@ export class L7Adapter {
     c.held.length = 0;
   }
 
+  /**
+   * Clients: the cgroup id the kernel took at connect() (exact even once a short-lived client exited).
+   * Servers: the owner's current cgroup by pid (the id is the listener's at listen() time, and servers
+   * live long enough to be found), the id as a fallback.
+   */
+  #cgroupOf(c: Conn): string {
+    if (c.role === 'client') return this.#cgroup(c.pid, c.cgroupId);
+    return (c.pid !== 0 ? this.#cgroup(c.pid, 0) : '') || this.#cgroup(c.pid, c.cgroupId);
+  }
+
   #close(c: Conn, tsNs: number): void {
     if (!c.ready && !c.dropped) this.#open(c);
     this.#conns.delete(c.id);
@@ -281,27 +314,57 @@ export class L7Adapter {
   }
 }
 
-/** cgroup v2 path of a pid from /proc/<pid>/cgroup (the `0::` line), cached per pid (bounded). */
-export function procCgroupPath(procRoot = '/proc', max = 4096): (pid: number) => string {
-  const cache = new Map<number, string>();
-  return (pid: number): string => {
-    if (pid === 0) return '';
-    let p = cache.get(pid);
+/**
+ * cgroup v2 paths (relative to the cgroup2 mount, as in /proc/<pid>/cgroup) by the kernel's cgroup id
+ * (the cgroup directory's inode: exact even after the process exited, e.g. a short curl) or, without
+ * an id, by pid. The id map is built by walking cgroupfs, again on a miss at most once a second.
+ */
+export function cgroupPathResolver(opts: { procRoot?: string; cgroupRoot?: string; max?: number } = {}): (pid: number, cgroupId: number) => string {
+  const procRoot = opts.procRoot ?? '/proc';
+  const max = opts.max ?? 4096;
+  const byPid = new Map<number, string>();
+  let byId = new Map<number, string>();
+  let scannedAt = -Infinity;
+  const root = opts.cgroupRoot ?? cgroup2Root(procRoot);
+  const scan = (): void => {
+    if (root === undefined) return;
+    const m = new Map<number, string>();
+    const walk = (dir: string, rel: string, depth: number): void => {
+      try {
+        m.set(statSync(dir).ino, rel === '' ? '/' : rel);
+        if (depth > 32) return;
+        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(`${dir}/${e.name}`, `${rel}/${e.name}`, depth + 1);
+      } catch {
+        // removed while walking
+      }
+    };
+    walk(root, '', 0);
+    byId = m;
+  };
+  const fromProc = (pid: number): string => {
+    let p = byPid.get(pid);
     if (p !== undefined) return p;
     p = '';
     try {
-      const text = readFileSync(`${procRoot}/${pid}/cgroup`, 'utf8');
-      for (const line of text.split('\n')) {
-        if (line.startsWith('0::')) {
-          p = line.slice(3);
-          break;
-        }
-      }
+      const line = readFileSync(`${procRoot}/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+      if (line !== undefined) p = line.slice(3);
     } catch {
-      // the process is gone
+      return ''; // gone (not cached: the pid may be reused)
     }
-    if (cache.size >= max) cache.delete(cache.keys().next().value as number);
-    cache.set(pid, p);
+    if (byPid.size >= max) byPid.delete(byPid.keys().next().value as number);
+    byPid.set(pid, p);
     return p;
+  };
+  return (pid: number, cgroupId: number): string => {
+    if (cgroupId !== 0) {
+      let p = byId.get(cgroupId);
+      if (p === undefined && performance.now() - scannedAt > 1000) {
+        scannedAt = performance.now();
+        scan();
+        p = byId.get(cgroupId);
+      }
+      if (p !== undefined) return p;
+    }
+    return pid !== 0 ? fromProc(pid) : '';
   };
 }
