@@ -8,6 +8,7 @@
         "src/object.c",
         "src/map.c",
         "src/ring.c",
+        "src/netlink.c",
         "src/layouts.c"
       ],
       "include_dirs": [

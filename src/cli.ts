@@ -121,7 +121,9 @@ async function run(file: string, components: Components, io: CliIo): Promise<num
   } catch (e) {
     const err = e as Error;
     const cause = err instanceof StartError && err.cause instanceof Error ? err.cause : undefined;
-    logger.error(err.message, cause && 'remedy' in cause ? { remedy: (cause as { remedy?: string }).remedy } : {});
+    const remedy = typeof (cause as { remedy?: unknown } | undefined)?.remedy === 'string' ? (cause as unknown as { remedy: string }).remedy : undefined;
+    logger.error(err.message);
+    io.err(formatStartError(err, cause, remedy));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     return 1;
@@ -132,6 +134,21 @@ async function run(file: string, components: Components, io: CliIo): Promise<num
   process.off('SIGTERM', onSignal);
   logger.info('sonde stopped');
   return exitCode;
+}
+
+/**
+ * A failed start, for people: which component, the typed error (PermissionError, NotSupportedError,
+ * VerifierError…) and, when the error carries one, what to do about it, each on its own line.
+ */
+export function formatStartError(err: Error, cause: Error | undefined, remedy: string | undefined): string {
+  const component = err instanceof StartError ? err.component : 'sonde';
+  let detail = cause?.message ?? err.message;
+  if (remedy && detail.endsWith(`; ${remedy}`)) detail = detail.slice(0, -remedy.length - 2);
+  const lines = [`sonde: ${component} failed to start`, `  ${cause?.name ?? err.name}: ${detail}`];
+  if (remedy) lines.push(`  remedy: ${remedy}`);
+  const log = (cause as { verifierLog?: unknown } | undefined)?.verifierLog;
+  if (typeof log === 'string' && log) lines.push('  verifier log (last lines):', ...log.trimEnd().split('\n').slice(-20).map((l) => `    ${l}`));
+  return `${lines.join('\n')}\n`;
 }
 
 /** The CLI; returns the process exit code. */

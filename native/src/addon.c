@@ -305,6 +305,7 @@ NAPI_MODULE_INIT()
 	sonde_object_register(env, exports);
 	sonde_map_register(env, exports);
 	sonde_ring_register(env, exports);
+	sonde_netlink_register(env, exports);
 	sonde_layouts_register(env, exports);
 	return exports;
 }

@@ -88,6 +88,9 @@ void sonde_ring_register(napi_env env, napi_value exports);
 void sonde_ring_destroy(struct sonde_ring *r);
 struct sonde_ring *sonde_ring_next(struct sonde_ring *r);
 
+/* netlink.c */
+void sonde_netlink_register(napi_env env, napi_value exports);
+
 /* layouts.c */
 void sonde_layouts_register(napi_env env, napi_value exports);
 

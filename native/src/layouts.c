@@ -14,6 +14,13 @@
 #include "tcp.h"
 #include "l7.h"
 #include "ringbench.h"
+/* kernel ABI used from user space over netlink (conntrack lookups, socket discovery) */
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
 
 #define FSIZE(T, f) sizeof(((T *)0)->f)
 
@@ -140,7 +147,44 @@ static const struct field_desc ringbench_cfg_fields[] = {
 };
 _Static_assert(4 + 4 == sizeof(struct ringbench_cfg), "ringbench_cfg field list incomplete");
 
+static const struct field_desc nlmsghdr_fields[] = {
+	F(struct nlmsghdr, nlmsg_len), F(struct nlmsghdr, nlmsg_type), F(struct nlmsghdr, nlmsg_flags),
+	F(struct nlmsghdr, nlmsg_seq), F(struct nlmsghdr, nlmsg_pid),
+};
+_Static_assert(4 + 2 + 2 + 4 + 4 == sizeof(struct nlmsghdr), "nlmsghdr field list incomplete");
+
+static const struct field_desc nfgenmsg_fields[] = {
+	F(struct nfgenmsg, nfgen_family), F(struct nfgenmsg, version), F(struct nfgenmsg, res_id),
+};
+_Static_assert(1 + 1 + 2 == sizeof(struct nfgenmsg), "nfgenmsg field list incomplete");
+
+static const struct field_desc inet_diag_req_v2_fields[] = {
+	F(struct inet_diag_req_v2, sdiag_family), F(struct inet_diag_req_v2, sdiag_protocol),
+	F(struct inet_diag_req_v2, idiag_ext), F(struct inet_diag_req_v2, pad),
+	F(struct inet_diag_req_v2, idiag_states), F(struct inet_diag_req_v2, id),
+};
+_Static_assert(4 + 4 + sizeof(struct inet_diag_sockid) == sizeof(struct inet_diag_req_v2),
+	       "inet_diag_req_v2 field list incomplete");
+
+#define DIAG_ID(T, f) {"id." #f, offsetof(T, id.f), FSIZE(T, id.f)}
+static const struct field_desc inet_diag_msg_fields[] = {
+	F(struct inet_diag_msg, idiag_family), F(struct inet_diag_msg, idiag_state),
+	F(struct inet_diag_msg, idiag_timer), F(struct inet_diag_msg, idiag_retrans),
+	F(struct inet_diag_msg, id),
+	DIAG_ID(struct inet_diag_msg, idiag_sport), DIAG_ID(struct inet_diag_msg, idiag_dport),
+	DIAG_ID(struct inet_diag_msg, idiag_src), DIAG_ID(struct inet_diag_msg, idiag_dst),
+	DIAG_ID(struct inet_diag_msg, idiag_if), DIAG_ID(struct inet_diag_msg, idiag_cookie),
+	F(struct inet_diag_msg, idiag_expires), F(struct inet_diag_msg, idiag_rqueue),
+	F(struct inet_diag_msg, idiag_wqueue), F(struct inet_diag_msg, idiag_uid), F(struct inet_diag_msg, idiag_inode),
+};
+_Static_assert(4 + sizeof(struct inet_diag_sockid) + 4 * 5 == sizeof(struct inet_diag_msg),
+	       "inet_diag_msg field list incomplete");
+
 static const struct struct_desc structs[] = {
+	STRUCT(nlmsghdr, nlmsghdr_fields),
+	STRUCT(nfgenmsg, nfgenmsg_fields),
+	STRUCT(inet_diag_req_v2, inet_diag_req_v2_fields),
+	STRUCT(inet_diag_msg, inet_diag_msg_fields),
 	STRUCT(sonde_tuple, tuple_fields),
 	STRUCT(sonde_conn, conn_fields),
 	STRUCT(sonde_listen_key, listen_key_fields),
@@ -181,6 +225,15 @@ static const struct enum_desc enums[] = {
 	E(L7_STATE_IGNORED), E(L7_STATE_SEQ_EGRESS), E(L7_STATE_SEQ_INGRESS), E(L7_STATE_OWNER_TASK), E(L7_STATE_STARTED),
 	/* the ring-buffer record header that batches keep (src/native/ring-records.ts) */
 	E(BPF_RINGBUF_HDR_SZ), E(BPF_RINGBUF_BUSY_BIT), E(BPF_RINGBUF_DISCARD_BIT),
+	/* netlink (src/native/netlink.ts), conntrack lookups and sock_diag discovery */
+	E(NETLINK_NETFILTER), E(NETLINK_SOCK_DIAG), E(NLMSG_ERROR), E(NLMSG_DONE), E(NLM_F_REQUEST), E(NLM_F_ACK),
+	E(NLM_F_DUMP), E(NLM_F_MULTI), E(NLA_F_NESTED), E(NLA_F_NET_BYTEORDER), E(NFNETLINK_V0), E(NFNL_SUBSYS_CTNETLINK),
+	E(IPCTNL_MSG_CT_GET), E(CTA_TUPLE_ORIG), E(CTA_TUPLE_REPLY), E(CTA_TUPLE_IP), E(CTA_TUPLE_PROTO),
+	E(CTA_IP_V4_SRC), E(CTA_IP_V4_DST), E(CTA_IP_V6_SRC), E(CTA_IP_V6_DST), E(CTA_PROTO_NUM),
+	E(CTA_PROTO_SRC_PORT), E(CTA_PROTO_DST_PORT), E(CTA_STATUS), E(IPS_SRC_NAT), E(IPS_DST_NAT),
+	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE),
+	/* bpf_map_update_elem flags */
+	E(BPF_ANY), E(BPF_NOEXIST), E(BPF_EXIST),
 };
 
 /* layouts(): { structs: { name: { size, fields: { name: { offset, size } } } }, enums: { NAME: value } } */

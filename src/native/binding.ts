@@ -6,6 +6,7 @@ declare const handleBrand: unique symbol;
 export interface ObjectHandle { readonly [handleBrand]: 'object' }
 export interface LinkHandle { readonly [handleBrand]: 'link' }
 export interface RingHandle { readonly [handleBrand]: 'ring' }
+export interface NetlinkHandle { readonly [handleBrand]: 'netlink' }
 
 /** libbpf_print_level: 0 warn, 1 info, 2 debug. */
 export type LibbpfLogLevel = 0 | 1 | 2;
@@ -120,6 +121,17 @@ export interface NativeBinding {
   ringStop(r: RingHandle): void;
   ringClose(r: RingHandle): void;
   ringStats(r: RingHandle): RingStats;
+
+  /** socket(AF_NETLINK, SOCK_RAW, protocol), created inside the network namespace at `netnsPath` when given. */
+  netlinkOpen(protocol: number, netnsPath?: string): NetlinkHandle;
+  /**
+   * Sends `request` (one or more nlmsghdr) and returns the reply datagrams for the last message's sequence
+   * number, concatenated: up to NLMSG_DONE/NLMSG_ERROR for dumps, the first reply otherwise. Throws
+   * ETIMEDOUT after `timeoutMs`.
+   */
+  netlinkRequest(h: NetlinkHandle, request: Buffer, timeoutMs: number): Buffer;
+  /** Idempotent. */
+  netlinkClose(h: NetlinkHandle): void;
 
   layouts(): Layouts;
 }

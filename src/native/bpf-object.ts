@@ -141,6 +141,12 @@ export class BpfObject {
     return mapErrors(() => this.native.objectMaps(this.handle));
   }
 
+  /** Names of the object's `const volatile` variables (settable with setRodata before load). */
+  rodataNames(): string[] {
+    this.rodataVars ??= mapErrors(() => this.native.objectRodataVars(this.handle));
+    return this.rodataVars.map((v) => v.name);
+  }
+
   /** Sets a `const volatile` variable (before load). Numbers/bigints are little-endian integers of the variable's size. */
   setRodata(name: string, value: number | bigint | boolean | Buffer): void {
     need(isName(name), 'name must be a non-empty string');

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type {
-  LibbpfLogLevel, LinkHandle, LinkInfo, MapEntries, MapInfo, MemlockLimit, NativeBinding, NativeLogFn, ObjectHandle,
+  LibbpfLogLevel, LinkHandle, LinkInfo, MapEntries, MapInfo, MemlockLimit, NativeBinding, NativeLogFn, NetlinkHandle, ObjectHandle,
   OpenOptions, ProgramInfo, RingHandle, RingStartOptions, RingStats, RodataVar, Layouts,
 } from './binding.js';
 import { ENUMS, STRUCTS } from './layouts.generated.js';
@@ -21,6 +21,12 @@ export interface FakeNativeOptions {
   batches?: Record<string, Buffer[]>;
   objects?: Record<string, FakeObjectSpec>;
   possibleCpus?: number;
+  /**
+   * Answers netlink requests (conntrack lookups, sock_diag dumps): gets the protocol, the network namespace
+   * path it was opened in and the request bytes, returns the reply bytes. Default: netlink is unavailable
+   * (netlinkOpen throws EPROTONOSUPPORT), as in a sandbox without it.
+   */
+  netlink?: (protocol: number, netnsPath: string | undefined, request: Buffer) => Buffer;
 }
 
 interface FakeObject {
@@ -262,6 +268,25 @@ export class FakeNative implements NativeBinding {
     if (ring) this.closeRing(ring);
   }
   ringStats(r: RingHandle): RingStats { return { ...this.ring(r).stats }; }
+
+  private readonly netlinks = new Map<object, { protocol: number; netns?: string; closed: boolean }>();
+  netlinkOpen(protocol: number, netnsPath?: string): NetlinkHandle {
+    if (!this.opts.netlink) throw this.native('EPROTONOSUPPORT', 'socket(AF_NETLINK)');
+    const h = {};
+    this.netlinks.set(h, { protocol, netns: netnsPath, closed: false });
+    return h as unknown as NetlinkHandle;
+  }
+  netlinkRequest(h: NetlinkHandle, request: Buffer, _timeoutMs: number): Buffer {
+    const s = this.netlinks.get(h as unknown as object);
+    if (!s) throw new TypeError('expected a netlink socket handle');
+    if (s.closed) throw this.native('EBADF', 'netlink');
+    return this.opts.netlink!(s.protocol, s.netns, request);
+  }
+  netlinkClose(h: NetlinkHandle): void {
+    const s = this.netlinks.get(h as unknown as object);
+    if (!s) throw new TypeError('expected a netlink socket handle');
+    s.closed = true;
+  }
 
   layouts(): Layouts {
     return { structs: STRUCTS as unknown as Layouts['structs'], enums: { ...ENUMS } };

@@ -1,9 +1,9 @@
 // The BPF layer's public surface (explicit exports, no `export *`).
 export type {
-  NativeBinding, ObjectHandle, LinkHandle, RingHandle, OpenOptions, ProgramInfo, MapInfo, RodataVar, LinkInfo,
+  NativeBinding, ObjectHandle, LinkHandle, RingHandle, NetlinkHandle, OpenOptions, ProgramInfo, MapInfo, RodataVar, LinkInfo,
   MapEntries, MemlockLimit, RingStats, RingStartOptions, Layouts, StructLayout, FieldLayout, LibbpfLogLevel, NativeLogFn,
 } from './binding.js';
-export { loadNative, defaultBindingPath, type NativeLogger, type LoadNativeOptions } from './load.js';
+export { loadNative, defaultBindingPath, defaultObjectDir, type NativeLogger, type LoadNativeOptions } from './load.js';
 export {
   NativeError, BpfError, PermissionError, NotSupportedError, VerifierError, toBpfError, mapErrors, PERMISSION_REMEDY,
   type BpfErrorFields, type ErrorContext,
@@ -15,5 +15,6 @@ export {
   checkEnvironment, assertEnvironment, checkPrivileges, checkBtf, checkTracefs, checkMemlock,
   type EnvironmentCheck, type EnvironmentOptions, type CheckName,
 } from './env.js';
+export { NetlinkSocket, buildMessage, parseMessages, parseAttrs, errorOf, type NlAttr, type NlMessage } from './netlink.js';
 export { FakeNative, type FakeNativeOptions, type FakeObjectSpec } from './fake.js';
 export { STRUCTS, ENUMS } from './layouts.generated.js';

@@ -34,6 +34,16 @@ export function defaultBindingPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'sonde_native.node');
 }
 
+/** Where the built BPF objects are (`build/bpf/<name>.bpf.o`), found upwards from this file. */
+export function defaultObjectDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'build', 'bpf');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'bpf');
+}
 
 export function loadNative(binding?: string | NativeBinding, opts: LoadNativeOptions = {}): NativeBinding {
   let native: NativeBinding;

@@ -18,6 +18,7 @@ import { makeLogs, makeMetrics, makeSpans } from '../helpers/data.js';
 import { deepFreeze } from '../helpers/freeze.js';
 import { Sink } from '../helpers/sinks.js';
 import { testSettings, TestHost } from '../helpers/settings.js';
+import { fixturesDir } from '../helpers/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sonde-conformance-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,7 +31,19 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   'exporter/file': { path: join(dir, 'out.jsonl') }, // path is required: no default location
   'exporter/prometheus': { endpoint: '127.0.0.1:0' }, // the default port may be taken on a shared machine
+  // The default runtime sockets may belong to a containerd/docker that other programs run on a shared machine:
+  // point them into the temp dir (nothing listens there: the "missing runtime" path).
+  'receiver/cgroups': { runtimes: noRuntimes() },
+  'processor/container': { runtimes: noRuntimes() },
+  // Loading BPF programs needs root and a kernel: replay the recorded ring-buffer fixtures through FakeNative
+  // (the receiver's `native_binding: fake:<dir>` seam) so the suite runs unprivileged.
+  'receiver/ebpf': { native_binding: `fake:${fixturesDir('ringbuf')}` },
 };
+
+function noRuntimes(): Record<string, unknown> {
+  const none = [join(dir, 'no-runtime.sock')];
+  return { docker: { endpoints: none }, containerd: { endpoints: none }, crio: { endpoints: none } };
+}
 
 /** Factories whose default config alone must already be complete. */
 const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'] };

@@ -1,5 +1,4 @@
-import type { L7Record, ParserOptions, ProtocolParser } from '../../src/receivers/ebpf/l7/types.js';
-import type { Direction } from '../../src/receivers/ebpf/l7/types.js';
+import type { L7Record, ParserOptions, ProtocolParser, Direction } from '../../src/receivers/ebpf/l7/types.js';
 import { DEFAULT_PARSER_OPTIONS } from '../../src/receivers/ebpf/l7/types.js';
 
 /** One observed chunk of a conversation (a seed for the fuzzer). */
