@@ -5,17 +5,16 @@ import { after, before, describe, test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import type { Histogram, ResourceMetrics, SumMetricData, HistogramMetricData } from '@opentelemetry/sdk-metrics';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { loadNative } from '../../src/native/load.js';
 import type { NativeBinding } from '../../src/native/binding.js';
 import type { SpanRecord } from '../../src/pdata/traces.js';
 import { cgroup2Root } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import { httpGet, startNginx, type NginxPeer } from '../peers/index.js';
 import { bpfObjectPath } from '../helpers/paths.js';
-import { e2eSkipReason, nodeChild, startChild, waitFor, type Child } from '../helpers/e2e.js';
-import { childrenOf, L7TestAgent, TestCgroup } from '../helpers/l7-agent.js';
+import { e2eSkipReason, nodeChild, waitFor, type Child } from '../helpers/e2e.js';
+import { accessLines, childrenOf, counter, L7TestAgent, run, summary, TestCgroup, wrkExactly, wrkPipelined } from '../helpers/l7-agent.js';
 
 const skip = e2eSkipReason()
   ?? (existsSync(bpfObjectPath('l7')) ? undefined : `missing ${bpfObjectPath('l7')}: run npm run build:bpf`)
@@ -26,77 +25,6 @@ if (skip) console.log(`# SKIP l7 e2e: ${skip}`);
 
 const pidOf = (s: SpanRecord): number => s.resource.attributes['process.pid'] as number;
 const BIG = 200_000;
-
-/** Sum of a counter's points matching `attrs`, in the cgroup `cg` (coroot naming). */
-function counter(rms: ResourceMetrics[], cg: string, name: string, attrs: Record<string, string>): number {
-  let n = 0;
-  for (const rm of rms) {
-    if (rm.resource.attributes['sonde.cgroup.path'] !== cg) continue;
-    for (const sm of rm.scopeMetrics) {
-      for (const m of sm.metrics) {
-        if (m.descriptor.name !== name) continue;
-        for (const p of (m as SumMetricData | HistogramMetricData).dataPoints) {
-          if (!Object.entries(attrs).every(([k, v]) => p.attributes[k] === v)) continue;
-          n += typeof p.value === 'number' ? p.value : (p.value as Histogram).count;
-        }
-      }
-    }
-  }
-  return n;
-}
-
-function accessLines(nginx: NginxPeer): number {
-  return readFileSync(join(nginx.dir, 'access.log'), 'utf8').split('\n').filter(Boolean).length;
-}
-
-function run(cmd: string, args: string[]): Promise<{ pid: number; stdout: string; code: number | null }> {
-  const c = startChild(cmd, args);
-  return c.exited.then((r) => ({ pid: c.pid, stdout: r.stdout, code: r.code }));
-}
-
-function wrkScript(name: string, lua: string): string {
-  const script = join(process.env.TMPDIR ?? '/tmp', `sonde-l7-${process.pid}-${name}.lua`);
-  spawnSync('sh', ['-c', `cat > ${script}`], { input: lua });
-  return script;
-}
-
-/** wrk that sends exactly `n` requests over `conns` keep-alive connections, then idles until -d ends. */
-function wrkExactly(url: string, n: number, conns: number): Promise<{ pid: number; stdout: string; code: number | null }> {
-  // request() is called once at start-up (to learn the pipeline depth): hence n + 1
-  const script = wrkScript(`n${n}`, `local n = 0
-request = function()
-  n = n + 1
-  if n > ${n + 1} then return "" end
-  return wrk.format(nil, "/ok")
-end`);
-  return run('wrk', ['-t1', `-c${conns}`, '-d2s', '-s', script, url]);
-}
-
-/** wrk on one connection, `depth` requests per write (pipelining), stopping after exactly `n` responses. */
-function wrkPipelined(url: string, n: number, depth: number): Promise<{ pid: number; stdout: string; code: number | null }> {
-  const script = wrkScript(`p${n}x${depth}`, `init = function(args)
-  local r = {}
-  for i = 1, ${depth} do r[i] = wrk.format(nil, "/ok") end
-  req = table.concat(r)
-end
-request = function() return req end
-local got = 0
-response = function(status, headers, body)
-  got = got + 1
-  if got >= ${n} then wrk.thread:stop() end
-end`);
-  return run('wrk', ['-t1', '-c1', '-d2s', '-s', script, url]);
-}
-
-/** What a list of spans holds, for failure messages. */
-function summary(spans: SpanRecord[]): string {
-  const m = new Map<string, number>();
-  for (const s of spans) {
-    const k = `${s.kind} ${String(s.attributes['url.path'])} ${String(s.attributes['http.response.status_code'])}`;
-    m.set(k, (m.get(k) ?? 0) + 1);
-  }
-  return JSON.stringify([...m]);
-}
 
 describe('l7 probe: HTTP/1 spans and metrics on the real kernel', { skip, concurrency: false }, () => {
   let native: NativeBinding;

@@ -1,10 +1,11 @@
 // e2e helper: the l7 probe on the real kernel driving an L7Pipeline directly (the tcp probe owns the
 // connection table; this process is the "agent" and is ignored in the kernel). Spans and metrics are
 // collected here for assertions; tests filter them by their own ports and pids.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { Histogram, HistogramMetricData, ResourceMetrics, SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { NativeBinding } from '../../src/native/binding.js';
 import { BpfObject } from '../../src/native/bpf-object.js';
 import type { BpfLink } from '../../src/native/bpf-object.js';
@@ -17,6 +18,8 @@ import { http1Parser } from '../../src/receivers/ebpf/l7/protocols/http1/parser.
 import { L7Adapter } from '../../src/receivers/ebpf/probes/l7/adapter.js';
 import type { L7KernelStats } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import { attachL7Object, cgroup2Root, configureL7Object, hasSendmsgTracepoint, readL7KernelStats } from '../../src/receivers/ebpf/probes/l7/capture.js';
+import type { NginxPeer } from '../peers/index.js';
+import { startChild } from './e2e.js';
 import { bpfObjectPath } from './paths.js';
 
 export interface L7AgentOptions {
@@ -146,3 +149,75 @@ export function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+/** Sum of a counter's points matching `attrs`, in the cgroup `cg` (coroot naming). */
+export function counter(rms: ResourceMetrics[], cg: string, name: string, attrs: Record<string, string>): number {
+  let n = 0;
+  for (const rm of rms) {
+    if (rm.resource.attributes['sonde.cgroup.path'] !== cg) continue;
+    for (const sm of rm.scopeMetrics) {
+      for (const m of sm.metrics) {
+        if (m.descriptor.name !== name) continue;
+        for (const p of (m as SumMetricData | HistogramMetricData).dataPoints) {
+          if (!Object.entries(attrs).every(([k, v]) => p.attributes[k] === v)) continue;
+          n += typeof p.value === 'number' ? p.value : (p.value as Histogram).count;
+        }
+      }
+    }
+  }
+  return n;
+}
+
+export function accessLines(nginx: NginxPeer): number {
+  return readFileSync(join(nginx.dir, 'access.log'), 'utf8').split('\n').filter(Boolean).length;
+}
+
+export function run(cmd: string, args: string[]): Promise<{ pid: number; stdout: string; code: number | null }> {
+  const c = startChild(cmd, args);
+  return c.exited.then((r) => ({ pid: c.pid, stdout: r.stdout, code: r.code }));
+}
+
+export function wrkScript(name: string, lua: string): string {
+  const script = join(process.env.TMPDIR ?? '/tmp', `sonde-l7-${process.pid}-${name}.lua`);
+  spawnSync('sh', ['-c', `cat > ${script}`], { input: lua });
+  return script;
+}
+
+/** wrk that sends exactly `n` requests over `conns` keep-alive connections, then idles until -d ends. */
+export function wrkExactly(url: string, n: number, conns: number): Promise<{ pid: number; stdout: string; code: number | null }> {
+  // request() is called once at start-up (to learn the pipeline depth): hence n + 1
+  const script = wrkScript(`n${n}`, `local n = 0
+request = function()
+  n = n + 1
+  if n > ${n + 1} then return "" end
+  return wrk.format(nil, "/ok")
+end`);
+  return run('wrk', ['-t1', `-c${conns}`, '-d2s', '-s', script, url]);
+}
+
+/** wrk on one connection, `depth` requests per write (pipelining), stopping after exactly `n` responses. */
+export function wrkPipelined(url: string, n: number, depth: number): Promise<{ pid: number; stdout: string; code: number | null }> {
+  const script = wrkScript(`p${n}x${depth}`, `init = function(args)
+  local r = {}
+  for i = 1, ${depth} do r[i] = wrk.format(nil, "/ok") end
+  req = table.concat(r)
+end
+request = function() return req end
+local got = 0
+response = function(status, headers, body)
+  got = got + 1
+  if got >= ${n} then wrk.thread:stop() end
+end`);
+  return run('wrk', ['-t1', '-c1', '-d2s', '-s', script, url]);
+}
+
+/** What a list of spans holds, for failure messages. */
+export function summary(spans: SpanRecord[]): string {
+  const m = new Map<string, number>();
+  for (const s of spans) {
+    const k = `${s.kind} ${String(s.attributes['url.path'])} ${String(s.attributes['http.response.status_code'])}`;
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return JSON.stringify([...m]);
+}
+

@@ -126,8 +126,9 @@ export class L7Adapter {
   readonly #scratch: (Uint8Array | undefined)[] = [];
   readonly #maxPending: number;
   readonly #cgroup: (pid: number, cgroupId: number) => string;
+  /** A Buffer over the whole ArrayBuffer of the current batch (offsets = DataView offsets). */
   #buf: Buffer = Buffer.alloc(0);
-  readonly #onRecord = (view: DataView, off: number, len: number): void => this.#record(view, off, len);
+  readonly #onRecord = (view: DataView, off: number, len: number): void => this.record(view, off, len);
 
   constructor(out: L7Input, opts: L7AdapterOptions) {
     this.#out = out;
@@ -143,7 +144,6 @@ export class L7Adapter {
 
   /** One ring batch (RingReader's BatchFn shape). Synchronous; nothing of `buf` is kept. */
   onBatch(buf: Buffer, _records: number, bytes: number): void {
-    this.#buf = buf;
     forEachRecord(buf, bytes, this.#onRecord);
   }
 
@@ -152,7 +152,12 @@ export class L7Adapter {
     for (const c of this.#conns.values()) if (!c.ready && !c.dropped) this.#open(c);
   }
 
-  #record(view: DataView, off: number, len: number): void {
+  /**
+   * One ring record: `view` (over the batch's whole ArrayBuffer, as forEachRecord and the ebpf receiver
+   * give it) and the record's offset and length. Synchronous; nothing of the batch is kept.
+   */
+  record(view: DataView, off: number, len: number): void {
+    if (this.#buf.buffer !== view.buffer) this.#buf = Buffer.from(view.buffer as ArrayBuffer);
     this.stats.records++;
     if (len < L7_TYPE_OFFSET + 4) {
       this.stats.malformed++;
@@ -222,7 +227,7 @@ export class L7Adapter {
       return;
     }
     // waiting for the owner: keep a copy
-    const start = ev.payloadOffset - this.#buf.byteOffset;
+    const start = ev.payloadOffset;
     const data = new Uint8Array(ev.captured);
     this.#buf.copy(data, 0, start, start + data.length);
     c.held.push({ egress, tsNs: ev.tsNs, tid: ev.tid, data, length: ev.length, gap });
@@ -242,10 +247,10 @@ export class L7Adapter {
     if (c.held.length > 0) this.#open(c);
   }
 
-  /** The captured bytes at `off` (batch-relative, DataView offsets) as a reused array. */
+  /** The captured bytes at `off` (DataView offsets) as a reused array. */
   #bytes(off: number, n: number): Uint8Array {
     if (n === 0) return EMPTY;
-    const start = off - this.#buf.byteOffset;
+    const start = off;
     let a: Uint8Array | undefined;
     if (n <= SCRATCH_MAX) {
       a = this.#scratch[n];

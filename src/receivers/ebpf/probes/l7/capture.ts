@@ -14,10 +14,10 @@ export interface L7CaptureSettings {
   readonly detectTries: number;
   /** Connections with L7 state in the kernel (LRU). */
   readonly maxConnections: number;
-  /** Ring size in bytes (power of two, multiple of the page size). */
-  readonly ringBytes: number;
-  /** Backlog at which the kernel wakes the reader (see bpf/include/ringbuf.bpf.h); 0 = every record. */
-  readonly wakeupBytes: number;
+  /** Ring size in bytes (power of two, multiple of the page size); unset: left to the caller (the receiver). */
+  readonly ringBytes?: number;
+  /** Backlog at which the kernel wakes the reader (see bpf/include/ringbuf.bpf.h); 0 = every record. Unset: left to the caller. */
+  readonly wakeupBytes?: number;
   /** The agent's own pid (its connections are ignored). */
   readonly selfPid: number;
   /** Protocols with a registered parser (registry order): only their detector rows are loaded. */
@@ -53,20 +53,20 @@ export function configureL7Object(obj: BpfObject, tcp: BpfObject, s: L7CaptureSe
   obj.setRodata('targ_self_tgid', s.selfPid);
   obj.setRodata('targ_capture_bytes', s.captureBytes);
   obj.setRodata('targ_detect_tries', s.detectTries);
-  obj.setRodata('targ_wakeup_bytes', s.wakeupBytes);
+  if (s.wakeupBytes !== undefined) obj.setRodata('targ_wakeup_bytes', s.wakeupBytes);
   obj.setRodata('targ_detectors', table.rodata);
   obj.setRodata('targ_ndetectors', table.count);
   obj.setMaxEntries('l7_conns', s.maxConnections);
-  obj.setMaxEntries('events', s.ringBytes);
+  if (s.ringBytes !== undefined) obj.setMaxEntries('events', s.ringBytes);
   obj.reuseMap('sonde_conns', tcp);
   // without the tracepoint (older kernels) segments carry no writer: owners come from connect()/listen()
   if (!features.sendmsgTracepoint) obj.setAutoload(L7_PROGRAMS.send, false);
   return table;
 }
 
-/** Attaches the tracing programs and the two cgroup_skb programs at `cgroupRoot`. */
-export function attachL7Object(obj: BpfObject, cgroupRoot: string): BpfLink[] {
-  const links = obj.attachAll();
+/** Attaches the tracing programs (unless `tracing: false`: attached already) and the two cgroup_skb programs at `cgroupRoot`. */
+export function attachL7Object(obj: BpfObject, cgroupRoot: string, opts: { tracing?: boolean } = {}): BpfLink[] {
+  const links = opts.tracing === false ? [] : obj.attachAll();
   links.push(obj.attachCgroup(L7_PROGRAMS.egress, cgroupRoot));
   links.push(obj.attachCgroup(L7_PROGRAMS.ingress, cgroupRoot));
   return links;
