@@ -16,6 +16,7 @@ export async function startNginx({ port, cpu = '1', workers = 1 }) {
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'html']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'html', 'big'), Buffer.alloc(64 * 1024, 0x61));
   writeFileSync(join(dir, 'nginx.conf'), `
+user root;
 worker_processes ${workers};
 daemon off;
 pid ${dir}/nginx.pid;
@@ -29,6 +30,8 @@ http {
   server {
     listen 127.0.0.1:${port} backlog=4096 reuseport;
     location / { return 200 "ok\\n"; }
+    location = /notfound { return 404; }
+    location = /error { return 500; }
     location /big { root ${dir}/html; }
   }
 }

@@ -77,7 +77,6 @@ class L7Probe implements Probe {
   configure(obj: BpfObject): void {
     const tcp = this.#ctx.objectOf('tcp');
     if (tcp === undefined) throw new Error('the l7 probe needs the tcp probe (its connection table)');
-    if (this.#cgroupRoot() === undefined) throw new Error('the l7 probe needs a cgroup v2 hierarchy (cgroup_skb programs attach to its root): none under cgroup_root');
     this.#table = configureL7Object(obj, tcp, {
       captureBytes: this.#cfg.capture_bytes,
       detectTries: this.#cfg.detect_tries,
@@ -98,7 +97,12 @@ class L7Probe implements Probe {
 
   started(obj: BpfObject): void {
     // attachAll() (by the receiver) attached the tracing programs; the cgroup_skb pair goes on the v2 root
-    attachL7Object(obj, this.#cgroupRoot() as string, { tracing: false });
+    const root = this.#cgroupRoot();
+    try {
+      attachL7Object(obj, root ?? '/sys/fs/cgroup', { tracing: false });
+    } catch (e) {
+      throw new Error(`the l7 probe attaches cgroup_skb programs to the cgroup v2 root (${root ?? 'none found under cgroup_root or in /proc/self/mounts'}): ${(e as Error).message}`, { cause: e });
+    }
     this.#registerTelemetry();
     this.#timer = setInterval(() => this.#emit(false), this.#cfg.span_interval);
     this.#timer.unref();
