@@ -36,7 +36,7 @@ const tcp = BpfObject.open(native, `${root}build/bpf/tcp.bpf.o`);
 tcp.setRodata('targ_self_tgid', process.pid);
 tcp.load();
 const l7 = BpfObject.open(native, `${root}build/bpf/l7.bpf.o`);
-cap.configureL7Object(l7, tcp, { captureBytes: 1024, detectTries: 4, maxConnections: 65536, ringBytes: 16 << 20, wakeupBytes: 256 << 10, selfPid: process.pid, protocols: ['http'] }, { sendmsgTracepoint: cap.hasSendmsgTracepoint() });
+cap.configureL7Object(l7, tcp, { captureBytes: 1024, detectTries: 4, ringBytes: 16 << 20, wakeupBytes: 256 << 10, selfPid: process.pid, protocols: ['http'] }, { sendmsgTracepoint: cap.hasSendmsgTracepoint() });
 l7.load();
 let records = 0;
 const reader = l7.ringReader('events', { bufferBytes: 4 << 20 });

@@ -27,7 +27,7 @@ tcp.setRodata('targ_self_tgid', process.pid);
 tcp.load();
 const l7 = BpfObject.open(native, `${root}build/bpf/l7.bpf.o`);
 const objectSpec = { programs: l7.programs().map((p) => p.name), maps: l7.maps(), rodata: l7.rodataVariables() };
-cap.configureL7Object(l7, tcp, { captureBytes: 1024, detectTries: 4, maxConnections: 65536, ringBytes: 16 << 20, wakeupBytes: 256 << 10, selfPid: process.pid, protocols: ['http'] }, { sendmsgTracepoint: cap.hasSendmsgTracepoint() });
+cap.configureL7Object(l7, tcp, { captureBytes: 1024, detectTries: 4, ringBytes: 16 << 20, wakeupBytes: 256 << 10, selfPid: process.pid, protocols: ['http'] }, { sendmsgTracepoint: cap.hasSendmsgTracepoint() });
 l7.load();
 const links = [...tcp.attachAll(), ...cap.attachL7Object(l7, cap.cgroup2Root())];
 const reader = l7.ringReader('events', { bufferBytes: 4 << 20 });

@@ -11,7 +11,7 @@ export const num = (name, def) => Number(arg(name, def));
 export const median = (a) => { const b = [...a].sort((x, y) => x - y); return b.length % 2 ? b[(b.length - 1) / 2] : (b[b.length / 2 - 1] + b[b.length / 2]) / 2; };
 
 /** nginx from a temp prefix, pinned to `cpu`, one worker; `return 200 "ok\n"` at / and a 64 KiB file at /big. */
-export async function startNginx({ port, cpu = '1', workers = 1 }) {
+export async function startNginx({ port, cpu = '1', workers = 1, access = false }) {
   const dir = mkdtempSync(join(tmpdir(), 'sonde-bench-nginx-'));
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'html']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'html', 'big'), Buffer.alloc(64 * 1024, 0x61));
@@ -23,7 +23,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log ${access ? `${dir}/access.log` : 'off'};
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   keepalive_requests 1000000;

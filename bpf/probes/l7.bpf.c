@@ -6,7 +6,7 @@
  * path, BENCHMARKS-ebpf.md). Per segment with payload:
  *
  *   1. headers from the linear skb area (direct packet access): TCP, payload offset, seq
- *   2. per-connection state (l7_conns, LRU, key = socket cookie, like sonde_conns)
+ *   2. per-connection state in socket-local storage (l7_store: no hash lookup, freed with the socket)
  *   3. until a protocol is known: the detector table (targ_detectors) on the first bytes;
  *      after targ_detect_tries misses the connection is ignored (one lookup per segment)
  *   4. detected: DATA record = header + the first targ_capture_bytes of the segment + its real
@@ -54,12 +54,16 @@ struct {
 	__type(value, struct sonde_conn);
 } sonde_conns SEC(".maps");
 
+/*
+ * Per-connection L7 state, stored on the socket (BPF_MAP_TYPE_SK_STORAGE): every program that sees a
+ * socket reaches it by pointer, without a hash lookup, and the kernel frees it with the socket.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64); /* socket cookie */
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct l7_conn);
-} l7_conns SEC(".maps");
+} l7_store SEC(".maps");
 
 /*
  * DATA records are reserved in the ring directly at one of a few constant sizes (the verifier
@@ -301,23 +305,29 @@ static __always_inline void emit_event(__u32 type, __u64 cookie, __u64 pid_tgid)
 	sonde_submit(e, sizeof(*e));
 }
 
-/* The state of a connection seen for the first time: what the tcp probe knows about it. */
-static __always_inline struct l7_conn *new_state(__u64 cookie)
+/*
+ * The connection's state (created on first sight, filled from what the tcp probe knows). `sk` is a
+ * full socket: struct bpf_sock from cgroup_skb, struct sock from tracing programs.
+ */
+#define L7_STATE_OF(sk, cookie)                                                                                        \
+	({                                                                                                             \
+		struct l7_conn *__st = bpf_sk_storage_get(&l7_store, (sk), 0, BPF_SK_STORAGE_GET_F_CREATE);             \
+		if (__st && !(__st->state & L7_STATE_INIT))                                                            \
+			init_state(__st, (cookie));                                                                    \
+		__st;                                                                                                  \
+	})
+
+static __always_inline void init_state(struct l7_conn *st, __u64 cookie)
 {
 	struct sonde_conn *c = bpf_map_lookup_elem(&sonde_conns, &cookie);
-	struct l7_conn fresh = {};
 
 	if (c) {
-		fresh.role = c->role;
-		fresh.pid = c->pid;
+		st->role = c->role;
+		st->pid = c->pid;
 		if (c->role == SONDE_ROLE_CLIENT && c->pid)
-			fresh.state = L7_STATE_OWNER_TASK; /* connect() ran in its context */
+			st->state |= L7_STATE_OWNER_TASK; /* connect() ran in its context */
 	}
-	if (bpf_map_update_elem(&l7_conns, &cookie, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&l7_conns, &cookie)) {
-		sonde_count_lost(SONDE_LOST_TABLE_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&l7_conns, &cookie);
+	st->state |= L7_STATE_INIT;
 }
 
 /* Detection on a connection's payload segment. Returns 1 when the protocol is known now. */
@@ -388,6 +398,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 {
 	__u8 dir = egress ? L7_DIR_EGRESS : L7_DIR_INGRESS;
 	struct l7_event hdr = {};
+	struct bpf_sock *sk;
 	struct l7_conn *st;
 	struct seg s = {};
 	__u64 cookie, now, latency = 0, writer = 0, n;
@@ -396,13 +407,16 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 
 	if (!parse(skb, &s) || s.syn)
 		return 1;
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
 	cookie = bpf_get_socket_cookie(skb);
-	st = bpf_map_lookup_elem(&l7_conns, &cookie);
-	if (!st) {
-		st = new_state(cookie);
-		if (!st)
-			return 1;
-	}
+	st = L7_STATE_OF(sk, cookie);
+	if (!st)
+		return 1;
 	if (st->state & L7_STATE_IGNORED)
 		return 1;
 	now = bpf_ktime_get_ns();
@@ -502,17 +516,11 @@ int sonde_l7_ingress(struct __sk_buff *skb)
  * process seen on a connection opened without a confirmed owner is sent in an OWNER record (and
  * fixed in sonde_conns, where the tcp probe put the listener's process).
  */
-static __always_inline struct l7_conn *on_task_io(const struct sock *sk, __u64 cookie, __u64 pid_tgid)
+static __always_inline struct l7_conn *on_task_io(struct sock *sk, struct l7_conn *st, __u64 cookie, __u64 pid_tgid)
 {
 	__u32 tgid = pid_tgid >> 32;
-	struct l7_conn *st = bpf_map_lookup_elem(&l7_conns, &cookie);
 	struct sonde_conn *c;
 
-	if (!st) {
-		st = new_state(cookie);
-		if (!st)
-			return NULL;
-	}
 	if (st->state & L7_STATE_IGNORED)
 		return NULL;
 	if (tgid == targ_self_tgid) {
@@ -556,9 +564,10 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sonde_l7_send, struct sock *sk)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct l7_conn *st = on_task_io(sk, bpf_get_socket_cookie(sk), pid_tgid);
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct l7_conn *st = L7_STATE_OF(sk, cookie);
 
-	if (st)
+	if (st && on_task_io(sk, st, cookie, pid_tgid))
 		st->writer = pid_tgid;
 	return 0;
 }
@@ -567,13 +576,12 @@ int BPF_PROG(sonde_l7_send, struct sock *sk)
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(sonde_l7_recv, struct sock *sk)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct l7_conn *st = bpf_map_lookup_elem(&l7_conns, &cookie);
+	struct l7_conn *st = bpf_sk_storage_get(&l7_store, sk, 0, 0);
 
 	/* the common case leaves at once: nothing to learn */
 	if (!st || (st->state & (L7_STATE_IGNORED | L7_STATE_OWNER_TASK)))
 		return 0;
-	on_task_io(sk, cookie, bpf_get_current_pid_tgid());
+	on_task_io(sk, st, bpf_get_socket_cookie(sk), bpf_get_current_pid_tgid());
 	return 0;
 }
 
@@ -585,12 +593,11 @@ int BPF_PROG(sonde_l7_state, const struct sock *sk, const int oldstate, const in
 
 	if (newstate != TCP_CLOSE_STATE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	st = bpf_sk_storage_get(&l7_store, (void *)sk, 0, 0);
+	if (!st || !st->protocol || (st->state & L7_STATE_IGNORED))
+		return 0; /* the storage goes with the socket */
 	cookie = bpf_get_socket_cookie((void *)sk);
-	st = bpf_map_lookup_elem(&l7_conns, &cookie);
-	if (!st)
-		return 0;
-	if (st->protocol && !(st->state & L7_STATE_IGNORED))
-		emit_event(L7_EVENT_CLOSE, cookie, 0);
-	bpf_map_delete_elem(&l7_conns, &cookie);
+	emit_event(L7_EVENT_CLOSE, cookie, 0);
+	st->state |= L7_STATE_IGNORED; /* nothing after CLOSE */
 	return 0;
 }

@@ -109,7 +109,7 @@ struct l7_conn_event {
 	__u8 _pad0;
 };
 
-/* Value of the `l7_conns` LRU map (kernel only; key: socket cookie). */
+/* Value of the `l7_store` socket storage (kernel only). */
 struct l7_conn {
 	__u64 req_start_ns; /* first byte of the oldest unanswered request (0: none) */
 	__u64 writer;       /* pid_tgid of the last thread that wrote on the socket (0: none seen) */
@@ -135,6 +135,7 @@ enum l7_conn_state {
 	L7_STATE_SEQ_INGRESS = 4,
 	L7_STATE_OWNER_TASK = 8, /* pid seen reading/writing (or connect()ing) */
 	L7_STATE_STARTED = 16,   /* a payload segment was seen (from_start can no longer be claimed) */
+	L7_STATE_INIT = 32,      /* filled from sonde_conns */
 };
 
 #endif /* __SONDE_L7_H */

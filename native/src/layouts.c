@@ -222,7 +222,7 @@ static const struct enum_desc enums[] = {
 	E(L7_STAT_DETECTED), E(L7_STAT_UNDETECTED), E(L7_STAT_DUPLICATE), E(L7_STAT_GAP), E(L7_STAT_SELF),
 	E(L7_STAT_OWNER_CHANGED), E(L7_STAT_NOT_LINEAR), E(L7_STAT__MAX),
 	E(L7_CAPTURE_MAX), E(L7_DETECT_LEN), E(L7_DETECTORS_MAX),
-	E(L7_STATE_IGNORED), E(L7_STATE_SEQ_EGRESS), E(L7_STATE_SEQ_INGRESS), E(L7_STATE_OWNER_TASK), E(L7_STATE_STARTED),
+	E(L7_STATE_IGNORED), E(L7_STATE_SEQ_EGRESS), E(L7_STATE_SEQ_INGRESS), E(L7_STATE_OWNER_TASK), E(L7_STATE_STARTED), E(L7_STATE_INIT),
 	/* the ring-buffer record header that batches keep (src/native/ring-records.ts) */
 	E(BPF_RINGBUF_HDR_SZ), E(BPF_RINGBUF_BUSY_BIT), E(BPF_RINGBUF_DISCARD_BIT),
 	/* netlink (src/native/netlink.ts), conntrack lookups and sock_diag discovery */

@@ -49,7 +49,7 @@ export class L7TestAgent {
     this.tcp.load();
     this.l7 = BpfObject.open(native, bpfObjectPath('l7'));
     const table = configureL7Object(this.l7, this.tcp, {
-      captureBytes: opts.captureBytes ?? 1024, detectTries: 4, maxConnections: 65536, ringBytes: 16 << 20,
+      captureBytes: opts.captureBytes ?? 1024, detectTries: 4, ringBytes: 16 << 20,
       wakeupBytes: 256 << 10, selfPid: process.pid, protocols: registry.names(),
     }, { sendmsgTracepoint: hasSendmsgTracepoint() });
     this.l7.load();

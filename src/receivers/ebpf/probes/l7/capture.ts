@@ -12,8 +12,6 @@ export interface L7CaptureSettings {
   readonly captureBytes: number;
   /** Payload segments the detector may reject before a connection is ignored. */
   readonly detectTries: number;
-  /** Connections with L7 state in the kernel (LRU). */
-  readonly maxConnections: number;
   /** Ring size in bytes (power of two, multiple of the page size); unset: left to the caller (the receiver). */
   readonly ringBytes?: number;
   /** Backlog at which the kernel wakes the reader (see bpf/include/ringbuf.bpf.h); 0 = every record. Unset: left to the caller. */
@@ -56,7 +54,6 @@ export function configureL7Object(obj: BpfObject, tcp: BpfObject, s: L7CaptureSe
   if (s.wakeupBytes !== undefined) obj.setRodata('targ_wakeup_bytes', s.wakeupBytes);
   obj.setRodata('targ_detectors', table.rodata);
   obj.setRodata('targ_ndetectors', table.count);
-  obj.setMaxEntries('l7_conns', s.maxConnections);
   if (s.ringBytes !== undefined) obj.setMaxEntries('events', s.ringBytes);
   obj.reuseMap('sonde_conns', tcp);
   // without the tracepoint (older kernels) segments carry no writer: owners come from connect()/listen()

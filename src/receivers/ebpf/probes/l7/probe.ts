@@ -30,7 +30,6 @@ export const l7ProbeConfigSchema = s.object({
   protocols: s.array(s.enum(L7_PARSERS.map((p) => p.name))).describe(`Protocols to trace (default: all of ${L7_PARSERS.map((p) => p.name).join(', ')}). Only their detector rows are loaded into the kernel.`),
   capture_bytes: s.size().describe(`Payload bytes copied to user space per TCP segment of a traced connection (1 .. ${ENUMS.L7_CAPTURE_MAX}); the rest of the segment is only counted.`),
   detect_tries: s.int({ min: 1, max: 255 }).describe('Payload segments of a connection the kernel tries to recognise before ignoring it.'),
-  kernel_connections: s.int({ min: 64 }).describe('Connections with L7 state in the kernel (an LRU map: the oldest are forgotten beyond it).'),
   span_interval: s.duration(10).describe('How often finished spans are handed to the traces pipeline.'),
   ...l7ConfigSchema.shape,
 });
@@ -42,7 +41,6 @@ export function createDefaultL7ProbeConfig(): L7ProbeConfig {
     protocols: L7_PARSERS.map((p) => p.name),
     capture_bytes: 1024,
     detect_tries: 4,
-    kernel_connections: 65_536,
     span_interval: 100,
     ...createDefaultL7Config(),
   };
@@ -80,7 +78,6 @@ class L7Probe implements Probe {
     this.#table = configureL7Object(obj, tcp, {
       captureBytes: this.#cfg.capture_bytes,
       detectTries: this.#cfg.detect_tries,
-      maxConnections: this.#cfg.kernel_connections,
       selfPid: this.#ctx.selfPid,
       protocols: this.#registry.names(),
       // the receiver sets the ring size and wakeup threshold of every object (ring_buffer.*)

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// wrk -> nginx on loopback at a fixed rate (root; after the builds). wrk2 is not in Debian: wrk's Lua
+// `delay()` paces each connection (think time between a response and the next request), which gives a
+// steady rate a little under the target (reported as measured). Two parts:
+//   1. p99 latency at ~10k req/s, agent off vs tracing (the whole path, both ends traced), adjacent pairs
+//   2. ~20k req/s sustained for --sustain seconds with tracing: ring-buffer losses, records the adapter
+//      could not place, and SERVER spans vs requests nginx logged (every request must become a span)
+//   node bench/l7-fixed-rate.mjs [--rounds 4] [--seconds 5] [--rate 10000] [--sustain 20] [--rate2 20000]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { median, num, startNginx, wrk } from './lib/loopback.mjs';
+import { BenchL7Agent } from './lib/l7-agent.mjs';
+
+if (process.getuid() !== 0) { console.log('# l7-fixed-rate: needs root (skipped)'); process.exit(0); }
+const ROUNDS = num('rounds', 4);
+const SECONDS = num('seconds', 5);
+const RATE = num('rate', 10_000);
+const RATE2 = num('rate2', 20_000);
+const SUSTAIN = num('sustain', 20);
+const PORT = num('port', 18093);
+const CONNS = 40;
+
+/** Think time per connection for `rate` req/s over CONNS connections (wrk's delay() takes ms). */
+const paced = (rate) => `local d = ${(CONNS / rate) * 1000}\ndelay = function() return d end\n`;
+
+const nginx = await startNginx({ port: PORT, access: true });
+const agent = new BenchL7Agent({});
+const run = (rate, seconds) => wrk({ port: PORT, seconds, threads: 2, conns: CONNS, cpu: '0-1', lua: paced(rate), latency: true });
+await run(RATE, 1);
+
+// 1. p99 at the fixed rate
+const res = { off: { rps: [], p99: [] }, tracing: { rps: [], p99: [] } };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const v of round % 2 === 0 ? ['off', 'tracing'] : ['tracing', 'off']) {
+    agent.mode = 'full';
+    if (v === 'tracing') agent.attach();
+    const r = await run(RATE, SECONDS);
+    agent.detach();
+    res[v].rps.push(r.rps);
+    res[v].p99.push(r.p99ms);
+    console.log(JSON.stringify({ part: 'p99', round, variant: v, rps: Math.round(r.rps), p99ms: r.p99ms }));
+  }
+}
+await sleep(300);
+agent.flush();
+const ratios = res.tracing.p99.map((x, i) => x / res.off.p99[i]);
+console.log(`\n# p99 at ~${RATE} req/s (${CONNS} conns, paced): off ${median(res.off.p99).toFixed(3)} ms, tracing ${median(res.tracing.p99).toFixed(3)} ms; ratio per round median ${median(ratios).toFixed(3)} [${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}]; rates ${Math.round(median(res.off.rps))} / ${Math.round(median(res.tracing.rps))} req/s`);
+
+// 2. sustained rate with tracing: nothing lost
+const logFile = join(nginx.dir, 'access.log');
+const lines = () => { try { return readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length; } catch { return 0; } };
+const l0 = lines();
+const lost0 = agent.lost();
+const spans0 = agent.spans;
+agent.attach();
+const r2 = await run(RATE2, SUSTAIN);
+await sleep(200);
+agent.detach();
+await sleep(500);
+agent.flush();
+const served = lines() - l0;
+const lost1 = agent.lost();
+const spans = agent.spans - spans0;
+console.log(`\n# ~${RATE2} req/s for ${SUSTAIN} s with tracing: ${Math.round(r2.rps)} req/s achieved, ${served} requests served (nginx log), ${spans} spans (expected ${2 * served}: CLIENT + SERVER)`);
+console.log(`# lost: ring buffer ${lost1.ringbufFull - lost0.ringbufFull}, table ${lost1.tableFull - lost0.tableFull}; adapter unknown connection ${lost1.adapter.unknownConnection - lost0.adapter.unknownConnection}, malformed ${lost1.adapter.malformed - lost0.adapter.malformed}; kernel gaps ${lost1.kernel.gap - lost0.kernel.gap}, duplicates ${lost1.kernel.duplicate - lost0.kernel.duplicate}`);
+console.log(JSON.stringify({ summary: { p99OffMs: median(res.off.p99), p99TracingMs: median(res.tracing.p99), p99Ratio: +median(ratios).toFixed(3), sustainedRps: Math.round(r2.rps), served, spans, ringLost: lost1.ringbufFull - lost0.ringbufFull } }));
+agent.destroy();
+nginx.stop();
