@@ -10,7 +10,8 @@ const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-const benches = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.mjs')).sort()
+// Helper modules that are not benchmarks themselves: bench/sink.mjs (a discard peer), files starting with _.
+const benches = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.mjs') && f !== 'sink.mjs' && !f.startsWith('_')).sort()
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 let failed = 0;
 for (const b of benches) {

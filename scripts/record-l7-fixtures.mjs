@@ -1,199 +1,37 @@
 #!/usr/bin/env node
-// Records real HTTP/1.x conversations on loopback into test/fixtures/l7/http1/ (see its README.md).
-//   npx tsc -p tsconfig.json && node scripts/record-l7-fixtures.mjs
-// A recording TCP proxy sits between a real client (curl, wrk, Node's http client, a raw socket) and a
-// real server (nginx via test/peers, a Node http server). Every `data` event the proxy reads is one
-// chunk: the bytes as the kernel delivered them to a reader, so segment/write boundaries are real.
-import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+// Re-records test/fixtures/l7/<protocol>/<scenario>.json from real servers and real clients.
+//   node scripts/record-l7-fixtures.mjs [filter...]     (builds first; needs the Debian servers and clients)
+// See test/fixtures/l7/README.md and test/helpers/l7-scenarios.ts.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const outDir = join(root, 'test/fixtures/l7/http1');
-const { startNginx } = await import(join(root, 'dist/test/peers/index.js'));
+const filters = process.argv.slice(2);
+const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+const { SCENARIOS, recordScenario, startScenarioPeers, targetPort } = await import(`${root}dist/test/helpers/l7-scenarios.js`);
+const { encodeFixture } = await import(`${root}dist/test/helpers/l7-fixtures.js`);
 
-mkdirSync(outDir, { recursive: true });
-
-/** A proxy that records each connection as [{ dir, tsUs, bytes }]. */
-async function recordingProxy(upstreamPort) {
-  const conns = [];
-  const server = net.createServer((client) => {
-    const t0 = process.hrtime.bigint();
-    const chunks = [];
-    conns.push(chunks);
-    const up = net.connect(upstreamPort, '127.0.0.1');
-    const rec = (dir) => (b) => chunks.push({ dir, tsUs: Number((process.hrtime.bigint() - t0) / 1000n), bytes: Buffer.from(b) });
-    client.on('data', rec(0));
-    up.on('data', rec(1));
-    client.pipe(up);
-    up.pipe(client);
-    client.on('error', () => up.destroy());
-    up.on('error', () => client.destroy());
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { port: server.address().port, conns, close: () => new Promise((r) => server.close(r)) };
-}
-
-function save(name, chunks, how) {
-  const parts = [Buffer.from('SONDE-L7-FIXTURE 1\n')];
-  for (const c of chunks) {
-    const h = Buffer.alloc(9);
-    h.writeUInt8(c.dir, 0);
-    h.writeUInt32LE(c.tsUs, 1);
-    h.writeUInt32LE(c.bytes.length, 5);
-    parts.push(h, c.bytes);
-  }
-  writeFileSync(join(outDir, `${name}.bin`), Buffer.concat(parts));
-  const esc = (b) => b.toString('latin1').replace(/[\x00-\x1f\x7f-\xff\\]/g, (ch) => (ch === '\n' ? '\\n\n   ' : ch === '\r' ? '\\r' : ch === '\\' ? '\\\\' : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
-  const txt = [`# ${name}: ${how}`, `# ${chunks.length} chunks; '>' client→server, '<' server→client, [t+µs, bytes]`, ''];
-  for (const c of chunks) txt.push(`${c.dir === 0 ? '>' : '<'} [t+${c.tsUs}µs, ${c.bytes.length} B]`, `   ${esc(c.bytes)}`, '');
-  writeFileSync(join(outDir, `${name}.txt`), txt.join('\n'));
-  console.log(`${name}: ${chunks.length} chunks`);
-}
-
-const settle = () => new Promise((r) => setTimeout(r, 150));
-
-// async: the recording proxy runs on this process's event loop
-const execFileP = promisify(execFile);
-async function run(cmd, args) {
-  return (await execFileP(cmd, args, { encoding: 'utf8' })).stdout;
-}
-
-// ---------- nginx + curl / wrk ----------
-const nginx = await startNginx({ locations: 'location = /users/42 { default_type application/json; return 200 "{\\"id\\":42}"; }' });
+const peers = await startScenarioPeers();
+let failed = 0;
 try {
-  const curlVersion = (await run('curl', ['--version'])).split('\n')[0];
-  const nginxVersion = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim();
-  const cases = [
-    ['curl-nginx-keepalive', ['/ok', '/notfound', '/chunked', '/users/42?token=secret&page=2', '/error'], [], 'curl, five URLs on one keep-alive connection'],
-    ['curl-nginx-head', ['/ok'], ['-I'], 'curl -I (HEAD): Content-Length without a body'],
-    ['curl-nginx-post', ['/ok'], ['--data-binary', `@${join(outDir, '.post-body')}`, '-H', 'Content-Type: application/octet-stream'], 'curl POST with a 3000-byte Content-Length body'],
-    ['curl-nginx-http10', ['/ok'], ['-0'], 'curl -0 (HTTP/1.0 request)'],
-  ];
-  writeFileSync(join(outDir, '.post-body'), Buffer.alloc(3000, 0x61));
-  for (const [name, paths, extra, how] of cases) {
-    const p = await recordingProxy(nginx.port);
-    await run('curl', ['-s', '-o', '/dev/null', ...extra, ...paths.map((x) => `http://127.0.0.1:${p.port}${x}`)]);
-    await settle();
-    await p.close();
-    save(name, p.conns[0], `${how} (${curlVersion}; ${nginxVersion})`);
-  }
-  spawnSync('rm', ['-f', join(outDir, '.post-body')]);
-
-  // wrk with HTTP pipelining: three requests per write, stops after 9 responses
-  const lua = join(outDir, '.pipeline.lua');
-  writeFileSync(lua, `
-init = function(args)
-  local r = {}
-  r[1] = wrk.format("GET", "/ok")
-  r[2] = wrk.format("GET", "/notfound")
-  r[3] = wrk.format("GET", "/chunked")
-  req = table.concat(r)
-end
-request = function() return req end
-local n = 0
-response = function(status, headers, body)
-  n = n + 1
-  if n >= 9 then wrk.thread:stop() end
-end
-`);
-  const p = await recordingProxy(nginx.port);
-  await run('wrk', ['-t1', '-c1', '-d2s', '-s', lua, `http://127.0.0.1:${p.port}`]);
-  await settle();
-  await p.close();
-  spawnSync('rm', ['-f', lua]);
-  const wrkVersion = spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] || 'wrk';
-  // keep the conversation up to the 9th response (wrk may have written one more batch before stopping)
-  console.log('wrk connections:', p.conns.map((c) => c.length));
-  save('wrk-nginx-pipelined', p.conns.find((c) => c.length > 0) ?? [], `wrk -t1 -c1 with a pipelining script (3 requests per write: /ok, /notfound, /chunked) (${wrkVersion.trim()}; ${nginxVersion})`);
-} finally {
-  await nginx.stop();
-}
-
-// ---------- Node http client → Node http server ----------
-const server = http.createServer((req, res) => {
-  let body = 0;
-  req.on('data', (d) => (body += d.length));
-  req.on('end', () => {
-    switch (req.url.split('?')[0]) {
-      case '/users/123':
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 10 });
-        res.end('{"id":123}');
-        break;
-      case '/upload':
-        res.writeHead(201, { 'content-type': 'text/plain' }); // no length: chunked on HTTP/1.1
-        res.write(`got ${body} bytes\n`);
-        res.end('done\n');
-        break;
-      case '/empty':
-        res.writeHead(204);
-        res.end();
-        break;
-      case '/cached':
-        res.writeHead(304, { etag: '"v1"' });
-        res.end();
-        break;
-      case '/fail':
-        res.writeHead(500, { 'content-length': 5 });
-        res.end('boom\n');
-        break;
-      case '/big':
-        res.writeHead(200, { 'content-length': 20000 });
-        res.end(Buffer.alloc(20000, 0x62));
-        break;
-      case '/stream':
-        res.writeHead(200, { 'content-type': 'text/plain' }); // HTTP/1.0 client: EOF-delimited body
-        res.write('part one\n');
-        setTimeout(() => res.end('part two\n'), 20);
-        break;
-      default:
-        res.writeHead(200, { 'content-length': 2 });
-        res.end('ok');
+  for (const s of SCENARIOS) {
+    const id = `${s.protocol}/${s.name}`;
+    if (filters.length > 0 && !filters.some((f) => id.includes(f))) continue;
+    try {
+      const f = await recordScenario(s, targetPort(s, peers), peers);
+      const dir = join(root, 'test', 'fixtures', 'l7', s.protocol);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${s.name}.json`), encodeFixture(f));
+      const chunks = f.connections.reduce((n, c) => n + c.chunks.length, 0);
+      console.log(`${id}: ${f.connections.length} connection(s), ${chunks} chunks`);
+    } catch (e) {
+      failed++;
+      console.error(`${id}: FAILED ${e instanceof Error ? e.stack : String(e)}`);
     }
-  });
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-try {
-  const p = await recordingProxy(server.address().port);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const call = (method, path, headers = {}, body) => new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: p.port, method, path, agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
-    req.on('error', reject);
-    if (typeof body === 'function') body(req);
-    else req.end(body);
-  });
-  await call('GET', '/users/123?session=abc', {
-    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-    tracestate: 'congo=t61rcWkgMzE',
-  });
-  await call('POST', '/upload', {}, (req) => {
-    req.write('a'.repeat(1500));
-    setTimeout(() => req.end('b'.repeat(700)), 10);
-  });
-  await call('GET', '/empty');
-  await call('GET', '/cached', { 'if-none-match': '"v1"' });
-  await call('PUT', '/expect', { expect: '100-continue', 'content-length': 64 }, (req) => req.once('continue', () => req.end('x'.repeat(64))));
-  await call('GET', '/fail');
-  await call('GET', '/big');
-  agent.destroy();
-  await settle();
-
-  // HTTP/1.0 from a raw socket: the response body is delimited by the connection closing
-  await new Promise((resolve) => {
-    const s = net.connect(p.port, '127.0.0.1', () => s.write('GET /stream HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: raw-socket/1.0\r\n\r\n'));
-    s.resume();
-    s.on('close', resolve);
-  });
-  await settle();
-  await p.close();
-  save('node-keepalive', p.conns[0], `Node ${process.version} http.Agent keepAlive → Node http server: traceparent, chunked request body, chunked response, 204, 304, 100-continue, 500, 20 kB body`);
-  save('node-http10-eof', p.conns[1], `raw socket HTTP/1.0 request → Node ${process.version} http server: body delimited by close`);
+  }
 } finally {
-  server.close();
+  await peers.stop();
 }
+process.exit(failed ? 1 : 0);

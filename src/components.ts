@@ -1,6 +1,10 @@
+import { clickhouseExporterFactory } from './exporters/clickhouse/factory.js';
 import { debugExporterFactory } from './exporters/debug/factory.js';
 import { fileExporterFactory } from './exporters/file/factory.js';
+import { otlpExporterFactory } from './exporters/otlp/factory.js';
+import { otlpHttpExporterFactory } from './exporters/otlphttp/factory.js';
 import { prometheusExporterFactory } from './exporters/prometheus/factory.js';
+import { prometheusRemoteWriteExporterFactory } from './exporters/prometheusremotewrite/factory.js';
 import { batchProcessorFactory } from './processors/batch/factory.js';
 import { cgroupProcessorFactory } from './processors/cgroup/factory.js';
 import { containerProcessorFactory } from './processors/container/factory.js';
@@ -16,7 +20,7 @@ export function builtinComponents(): Components {
   return defineComponents({
     receivers: [nodeReceiverFactory, cgroupsReceiverFactory, ebpfReceiverFactory],
     processors: [batchProcessorFactory, cgroupProcessorFactory, containerProcessorFactory, k8sAttributesProcessorFactory],
-    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory],
+    exporters: [debugExporterFactory, fileExporterFactory, prometheusExporterFactory, otlpExporterFactory, otlpHttpExporterFactory, prometheusRemoteWriteExporterFactory, clickhouseExporterFactory],
     extensions: [],
   });
 }

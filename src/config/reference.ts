@@ -44,7 +44,8 @@ function table(schema: Schema<unknown>, defaults: unknown): string {
     const v = valueAt(defaults, r.path);
     // Required: the default provides nothing usable (absent, or an empty string the option rejects).
     const required = r.required && (v === undefined || (v === '' && r.schema.parse(v, [], []) === INVALID));
-    const d = required ? '' : fmtDefault(r.type, v);
+    // Sections list their own options below; their default as one JSON blob would only repeat them.
+    const d = required || r.schema.docChildren().length > 0 ? '' : fmtDefault(r.type, v);
     lines.push(`| \`${r.path}\` | ${esc(r.type)}${required ? ' (required)' : ''} | ${esc(d)} | ${esc(r.description)} |`);
   }
   return `${lines.join('\n')}\n`;

@@ -4,7 +4,13 @@ import { ITEM_NOUN } from '../pdata/count.js';
 import type { Counter, CounterFamily } from '../service/telemetry.js';
 
 /** Drop reasons used across exporters (label `reason` of sonde_exporter_dropped_items_total). */
-export type DropReason = 'series_limit' | 'queue_full' | 'permanent_error' | 'retries_exhausted' | 'shutdown' | 'expired' | 'storage_full';
+export type DropReason = 'series_limit' | 'queue_full' | 'permanent_error' | 'retries_exhausted' | 'shutdown' | 'expired' | 'storage_full'
+  /** The backend accepted the request but rejected these items (OTLP partial success). */
+  | 'rejected'
+  /** A persistent-queue record could not be read back. */
+  | 'storage_error'
+  /** Items that cannot be encoded for the backend (e.g. an invalid metric name for remote-write). */
+  | 'unsupported';
 
 /**
  * The self-telemetry every exporter reports, named after the Collector's otelcol_exporter_* metrics:

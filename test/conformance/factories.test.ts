@@ -31,6 +31,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const TEST_OVERRIDES: Record<string, Record<string, unknown>> = {
   'exporter/file': { path: join(dir, 'out.jsonl') }, // path is required: no default location
   'exporter/prometheus': { endpoint: '127.0.0.1:0' }, // the default port may be taken on a shared machine
+  // Network exporters: no backend in this suite. A loopback port where nothing listens (connection
+  // refused at once), no retries and a short timeout, so "consume" fails fast (counted as dropped) and
+  // shutdown does not wait out a backoff.
+  'exporter/otlp': { endpoint: '127.0.0.1:1', tls: { insecure: true }, timeout: '1s', retry_on_failure: { enabled: false } },
+  'exporter/otlphttp': { endpoint: 'http://127.0.0.1:1', timeout: '1s', retry_on_failure: { enabled: false } },
+  // endpoint is required (no sensible default, as in the Collector).
+  'exporter/clickhouse': { endpoint: 'http://127.0.0.1:1', timeout: '1s', retry_on_failure: { enabled: false } },
+  'exporter/prometheusremotewrite': { endpoint: 'http://127.0.0.1:1/api/v1/write', timeout: '1s', retry_on_failure: { enabled: false } },
   // The default runtime sockets may belong to a containerd/docker that other programs run on a shared machine:
   // point them into the temp dir (nothing listens there: the "missing runtime" path).
   'receiver/cgroups': { runtimes: noRuntimes() },
@@ -46,7 +54,7 @@ function noRuntimes(): Record<string, unknown> {
 }
 
 /** Factories whose default config alone must already be complete. */
-const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'] };
+const REQUIRED_FIELDS: Record<string, string[]> = { 'exporter/file': ['path'], 'exporter/prometheusremotewrite': ['endpoint'] };
 
 function key(f: Factory): string {
   return `${f.kind}/${f.type}`;

@@ -61,3 +61,28 @@ export function resourceLabels(resource: Resource, opts: ResourceLabelOptions): 
 export function labelKey(labels: LabelSet): string {
   return [...labels.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([k, v]) => `${k}\u0001${v}`).join('\u0002');
 }
+
+/** Resource attributes that identify a target (become job/instance) and are not repeated on target_info. */
+const IDENTIFYING = new Set(['service.name', 'service.namespace', 'service.instance.id']);
+
+/**
+ * The labels of a resource's `target_info` series (the Collector's translator): every resource attribute
+ * except the identifying ones, plus job/instance. Undefined when there is nothing beyond job/instance.
+ */
+export function targetInfoLabels(resource: Resource): LabelSet | undefined {
+  const attrs = resource.attributes;
+  const rest: Attributes = {};
+  let any = false;
+  for (const k of Object.keys(attrs)) {
+    if (IDENTIFYING.has(k)) continue;
+    rest[k] = attrs[k];
+    any = true;
+  }
+  if (!any) return undefined;
+  const out: LabelSet = new Map();
+  addAttributes(out, rest);
+  const { job, instance } = jobInstance(resource);
+  if (job) out.set('job', job);
+  if (instance) out.set('instance', instance);
+  return out.size > 0 ? out : undefined;
+}

@@ -55,3 +55,26 @@ test('${env:VAR:-default} expands, and a whole-value reference is re-typed', asy
   assert.equal(loaded.warnings.length, 1);
   assert.match(loaded.warnings[0].message, /MISSING is not set/);
 });
+
+test('the components shown commented out in otel-config.yaml validate once uncommented', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const shown = ['k8sattributes', 'otlp', 'prometheusremotewrite', 'clickhouse'];
+  // Uncomment each `  # <type>:` block and the `  #   ` lines that follow it.
+  let inBlock = false;
+  const text = readFileSync(join(root, 'otel-config.yaml'), 'utf8').split('\n').map((line) => {
+    const start = /^ {2}# (\w+):/.exec(line);
+    if (start && shown.includes(start[1])) {
+      inBlock = true;
+      return line.replace(/^ {2}# /, '  ');
+    }
+    if (inBlock && /^ {2}# {3}/.test(line)) return line.replace(/^ {2}# {3}/, '    ');
+    inBlock = false;
+    return line;
+  }).join('\n');
+  for (const t of shown) assert.match(text, new RegExp(`^  ${t}:`, 'm'));
+  const file = join(mkdtempSync(join(tmpdir(), 'sonde-cfg-')), 'uncommented.yaml');
+  writeFileSync(file, text);
+  const r = await validate(file, { OTLP_TOKEN: 't' });
+  assert.equal(r.code, 0, r.err);
+});

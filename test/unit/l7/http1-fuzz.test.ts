@@ -12,7 +12,7 @@ import { fuzzIterations, fuzzParser } from '../../helpers/fuzz.js';
 import { loadFixture } from './fixtures.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const FIXTURES = ['curl-nginx-keepalive', 'curl-nginx-head', 'curl-nginx-post', 'curl-nginx-http10', 'wrk-nginx-pipelined', 'node-keepalive', 'node-http10-eof'];
+const FIXTURES = ['curl-nginx-keepalive', 'curl-nginx-head', 'curl-nginx-post', 'curl-nginx-http10', 'wrk-nginx-pipelined', 'node-keepalive', 'node-http10-eof', 'node-chain-front', 'node-chain-backend'];
 
 function seeds(): Chunk[][] {
   const out: Chunk[][] = FIXTURES.map((n) => loadFixture('http1', n).map((c) => ({ dir: c.dir, bytes: c.bytes })));

@@ -120,7 +120,7 @@ test('HTTP/1.0 response without length ends when the connection closes', () => {
   assert.equal(records[0].incomplete, undefined);
 });
 
-const ALL = ['curl-nginx-keepalive', 'curl-nginx-head', 'curl-nginx-post', 'curl-nginx-http10', 'wrk-nginx-pipelined', 'node-keepalive', 'node-http10-eof'];
+const ALL = ['curl-nginx-keepalive', 'curl-nginx-head', 'curl-nginx-post', 'curl-nginx-http10', 'wrk-nginx-pipelined', 'node-keepalive', 'node-http10-eof', 'node-chain-front', 'node-chain-backend'];
 
 function strip(r: L7Record): unknown {
   return { ...r, startNs: 0, endNs: 0 };

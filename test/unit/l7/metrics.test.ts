@@ -148,3 +148,20 @@ test('the hot path reuses series: no new series for repeated keys', () => {
   assert.equal(c.dataPoints.length, 1);
   assert.equal(c.dataPoints[0].value, 1000);
 });
+
+test('through the Prometheus exporter: coroot names and labels as Coroot reads them', async () => {
+  const { SeriesStore } = await import('../../../src/exporters/prometheus/store.js');
+  const m = setup('coroot');
+  m.record(event(client, { start: 0, end: 3 * ms, status: 200 }));
+  m.record(event(server, { start: 0, end: 3 * ms, status: 500 }));
+  const store = new SeriesStore({ namespace: '', addSuffixes: true, constLabels: {}, resourceToTelemetry: false, coroot: true, host: { hostname: 'node-a', machineId: 'm1', systemUuid: '', kernelRelease: '6', arch: 'x64' }, expirationMs: 60_000, maxSeries: 1000 });
+  store.ingest(m.collect());
+  const text = store.render(false, false);
+  const lines = text.split('\n').filter((l) => l.startsWith('container_'));
+  const has = (prefix: string, ...parts: string[]) => assert.ok(lines.some((l) => l.startsWith(prefix) && parts.every((p) => l.includes(p))), `${prefix} ${parts.join(' ')}\n${text}`);
+  has('container_http_requests_total{', 'destination="10.96.0.10:80"', 'actual_destination="10.1.2.3:8080"', 'status="2xx"', 'container_id="/system.slice/app-10.service"');
+  has('container_http_requests_duration_seconds_total_bucket{', 'le="0.005"', 'status="2xx"');
+  has('container_http_requests_duration_seconds_total_count{', 'status="2xx"');
+  has('container_http_inbound_requests_total{', 'status="5xx"');
+  has('container_http_inbound_requests_duration_seconds_total_sum{', 'status="5xx"');
+});

@@ -218,3 +218,81 @@ test('bounded state: many short connections leave nothing behind in the tracker 
   assert.equal(st.indexKeys, 0);
   assert.ok(spans.length > 0);
 });
+
+test('recorded chain client → Node front → Node backend: one trace per request, four spans, no thread ids needed', () => {
+  // user-space recordings carry no thread ids: the front's call is linked because it was the only inbound
+  // request in flight in the front process when the call was written
+  const front = loadFixture('http1', 'node-chain-front');
+  const back = loadFixture('http1', 'node-chain-backend');
+  const client = base(101, 100, 'client', '127.0.0.1:50001', '127.0.0.1:3000');
+  const frontIn = base(102, 200, 'server', '127.0.0.1:3000', '127.0.0.1:50001');
+  const frontOut = base(103, 200, 'client', '127.0.0.1:50002', '127.0.0.1:4000');
+  const backIn = base(104, 300, 'server', '127.0.0.1:4000', '127.0.0.1:50002');
+  const events = [
+    ...front.map((c) => ({ c, a: client, b: frontIn })),
+    ...back.map((c) => ({ c, a: frontOut, b: backIn })),
+  ].sort((x, y) => x.c.tsNs - y.c.tsNs);
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  for (const conn of [client, frontIn, frontOut, backIn]) p.open(conn);
+  for (const { c, a, b } of events) {
+    const ts = T0 + c.tsNs;
+    // request chunks: written by the client end, read by the server end; responses the other way
+    p.chunk(a.id, c.dir === Direction.Request, ts, 0, c.bytes, c.bytes.length);
+    p.chunk(b.id, c.dir !== Direction.Request, ts, 0, c.bytes, c.bytes.length);
+  }
+  const spans = p.tick(T0 + 1e8);
+  assert.equal(spans.length, 12);
+  const by = (pid: number, kind: SpanKind) => spans.filter((s) => s.resource.attributes['process.pid'] === pid && s.kind === kind);
+  const [calls, fronts, outs, backs] = [by(100, SpanKind.CLIENT), by(200, SpanKind.SERVER), by(200, SpanKind.CLIENT), by(300, SpanKind.SERVER)];
+  assert.deepEqual(fronts.map((s) => s.name), ['GET /orders/{id}', 'GET /orders/{id}', 'GET /orders/{id}']);
+  assert.deepEqual(backs.map((s) => s.name), ['GET /items/{id}', 'GET /items/{id}', 'GET /items/{id}']);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(fronts[i].traceId, calls[i].traceId, `request ${i}`);
+    assert.equal(outs[i].traceId, calls[i].traceId);
+    assert.equal(backs[i].traceId, calls[i].traceId);
+    assert.equal(outs[i].parentSpanId, fronts[i].spanId, 'the call is a child of the request being handled');
+    assert.equal(backs[i].parentSpanId, outs[i].spanId, 'the backend span is a child of the call');
+    if (i > 0) assert.equal(fronts[i].parentSpanId, calls[i].spanId);
+  }
+  assert.equal(calls[0].traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(fronts[0].parentSpanId, 'b7ad6b7169203331');
+  assert.equal(new Set(spans.map((s) => s.traceId)).size, 3);
+  assert.equal(p.stats().link.timedOut, 0, 'every span came out as soon as its parent did');
+});
+
+test('IPv4-mapped addresses are unmapped; loopback tuples are matched within their network namespace', () => {
+  const p = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  // pod A: client and server talk over 127.0.0.1 in netns 1; pod B (netns 2) has the same tuple, server only
+  const c = { ...base(1, 1, 'client', '127.0.0.1:40000', '127.0.0.1:8080'), netns: 1 };
+  const s = { ...base(2, 2, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), netns: 1 };
+  const other = { ...base(3, 3, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), localIp: '::ffff:127.0.0.1', remoteIp: '::FFFF:127.0.0.1', netns: 2 };
+  assert.equal(other.localPort, 8080);
+  for (const x of [c, s, other]) p.open(x);
+  const req = enc('GET /x HTTP/1.1\r\n\r\n');
+  const res = enc('HTTP/1.1 204 No Content\r\n\r\n');
+  p.chunk(c.id, true, 1000, 5, req, req.length);
+  p.chunk(s.id, false, 1100, 0, req, req.length);
+  p.chunk(other.id, false, 1150, 0, req, req.length);
+  p.chunk(other.id, true, 1160, 7, res, res.length);
+  p.chunk(s.id, true, 1200, 6, res, res.length);
+  p.chunk(c.id, false, 1300, 0, res, res.length);
+  const spans = p.tick(10e9, true);
+  const client = spans.find((x) => x.kind === SpanKind.CLIENT) as SpanRecord;
+  const inA = spans.find((x) => x.resource.attributes['process.pid'] === 2) as SpanRecord;
+  const inB = spans.find((x) => x.resource.attributes['process.pid'] === 3) as SpanRecord;
+  assert.equal(inA.parentSpanId, client.spanId);
+  assert.notEqual(inB.parentSpanId, client.spanId, 'another namespace: not the same connection');
+  // without namespaces the two would be one tuple
+  const q = new L7Pipeline({ host: HOST, clock: FAKE_CLOCK });
+  const c2 = base(1, 1, 'client', '127.0.0.1:40000', '127.0.0.1:8080');
+  const o2 = { ...base(3, 3, 'server', '127.0.0.1:8080', '127.0.0.1:40000'), localIp: '::ffff:127.0.0.1', remoteIp: '::ffff:127.0.0.1' };
+  q.open(c2);
+  q.open(o2);
+  q.chunk(c2.id, true, 1000, 5, req, req.length);
+  q.chunk(o2.id, false, 1150, 0, req, req.length);
+  q.chunk(o2.id, true, 1160, 7, res, res.length);
+  q.chunk(c2.id, false, 1300, 0, res, res.length);
+  const two = q.tick(10e9, true);
+  assert.equal((two.find((x) => x.kind === SpanKind.SERVER) as SpanRecord).parentSpanId, (two.find((x) => x.kind === SpanKind.CLIENT) as SpanRecord).spanId, 'unmapped: same tuple as the IPv4 end');
+  assert.equal(inB.attributes['client.address'], '127.0.0.1');
+});

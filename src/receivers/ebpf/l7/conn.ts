@@ -29,6 +29,11 @@ export interface ConnInfo {
   /** cgroup v2 path of the process (`/sys/fs/cgroup` relative, e.g. `/system.slice/nginx.service`). */
   readonly cgroupPath: string;
   /**
+   * Network namespace inode. Loopback tuples only mean something inside one namespace (two pods can both
+   * talk 127.0.0.1:40000 → 127.0.0.1:8080): with it, loopback connections are matched per namespace.
+   */
+  readonly netns?: number;
+  /**
    * True when the kernel saw the connection established (connect/accept, sock_ops ESTABLISHED): every
    * byte of the stream from its start is accounted for, so exchange ordinals are exact.
    */
@@ -54,15 +59,28 @@ export interface ConnKeys {
   readonly peerPrivate: boolean;
 }
 
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}
+
+/** `::ffff:a.b.c.d` → `a.b.c.d` (the two ends of a dual-stack connection must name it alike). */
+export function unmapIpv4(ip: string): string {
+  return ip.length > 7 && ip.charCodeAt(0) === 58 && ip.toLowerCase().startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
 /** Loopback, RFC 1918, 100.64.0.0/10, link-local, IPv6 ::1 / fc00::/7 / fe80::/10. */
 export function isPrivateIp(ip: string): boolean {
   if (ip.includes(':')) {
     const l = ip.toLowerCase();
     return l === '::1' || l.startsWith('fc') || l.startsWith('fd') || l.startsWith('fe8') || l.startsWith('fe9') || l.startsWith('fea') || l.startsWith('feb');
   }
-  const p = ip.split('.');
-  const a = Number(p[0]);
-  const b = Number(p[1]);
+  // the first two octets, without splitting
+  let a = 0;
+  let i = 0;
+  while (i < ip.length && ip.charCodeAt(i) !== 46) a = a * 10 + ip.charCodeAt(i++) - 48;
+  let b = 0;
+  i++;
+  while (i < ip.length && ip.charCodeAt(i) !== 46) b = b * 10 + ip.charCodeAt(i++) - 48;
   return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
 }
 
@@ -97,13 +115,36 @@ export function endpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
+class Keys implements ConnKeys {
+  readonly remote: string;
+  readonly actualRemote: string;
+  readonly tuple: string;
+  readonly #peerIp: string;
+  #hash: KeyHash | null = null;
+  #private = -1;
+
+  constructor(c: ConnInfo) {
+    this.remote = endpoint(c.remoteIp, c.remotePort);
+    this.actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : this.remote;
+    const local = endpoint(c.localIp, c.localPort);
+    const tuple = c.role === 'client' ? `${local}>${this.actualRemote}` : `${this.remote}>${local}`;
+    this.tuple = c.netns !== undefined && isLoopback(c.remoteIp) ? `${c.netns}/${tuple}` : tuple;
+    this.#peerIp = c.role === 'client' ? c.actualRemoteIp ?? c.remoteIp : c.remoteIp;
+  }
+
+  // computed on first use: connections that never produce a linked exchange never pay for them
+  get tupleHash(): KeyHash {
+    return (this.#hash ??= hashTuplePrefix(this.tuple));
+  }
+
+  get peerPrivate(): boolean {
+    if (this.#private < 0) this.#private = isPrivateIp(this.#peerIp) ? 1 : 0;
+    return this.#private === 1;
+  }
+}
+
 export function connKeys(c: ConnInfo): ConnKeys {
-  const remote = endpoint(c.remoteIp, c.remotePort);
-  const actualRemote = c.actualRemoteIp !== undefined && c.actualRemotePort !== undefined ? endpoint(c.actualRemoteIp, c.actualRemotePort) : remote;
-  const local = endpoint(c.localIp, c.localPort);
-  const tuple = c.role === 'client' ? `${local}>${actualRemote}` : `${remote}>${local}`;
-  const peerIp = c.role === 'client' ? c.actualRemoteIp ?? c.remoteIp : c.remoteIp;
-  return { remote, actualRemote, tuple, tupleHash: hashTuplePrefix(tuple), peerPrivate: isPrivateIp(peerIp) };
+  return new Keys(c);
 }
 
 const TID_RING = 16;
@@ -116,11 +157,12 @@ class Conn {
   session: ParserSession | null = null;
   /** Chunks tried for detection; past DETECT_TRIES the connection is ignored. */
   tries = 0;
-  /** Ring of (timestamp, tid) of recent request-direction chunks: a record's startNs finds its thread. */
-  readonly reqTs = new Float64Array(TID_RING);
-  readonly reqTid = new Int32Array(TID_RING);
-  /** Inbound requests in flight in the process when each of those chunks was seen (-1 unknown). */
-  readonly reqInflight = new Int32Array(TID_RING);
+  /**
+   * Ring of (timestamp, tid, inbound requests in flight) of recent request-direction chunks: a record's
+   * startNs finds its thread and the in-flight count when it was written.
+   */
+  /** One buffer: timestamps at [0, R), thread ids at [R, 2R), in-flight counts at [2R, 3R) (R = TID_RING). */
+  readonly ringBuf = new Float64Array(3 * TID_RING);
   ring = 0;
   lastRespTid = 0;
   /** Server connections: requests counted into the process's in-flight total. */
@@ -138,7 +180,7 @@ class Conn {
   slotAt(tsNs: number): number {
     for (let k = 1; k <= TID_RING; k++) {
       const i = (this.ring - k + TID_RING) % TID_RING;
-      if (this.reqTs[i] === tsNs) return i;
+      if (this.ringBuf[i] === tsNs) return i;
     }
     return -1;
   }
@@ -191,7 +233,11 @@ export class ConnTracker {
   }
 
   /** A connection starts being traced. Re-opening an id replaces the old connection (cookie reuse never happens within a boot, but a lost close may). */
-  open(info: ConnInfo, tsNs = 0): void {
+  open(conn: ConnInfo, tsNs = 0): void {
+    let info = conn;
+    if (info.localIp.startsWith('::') || info.remoteIp.startsWith('::') || (info.actualRemoteIp?.startsWith('::') ?? false)) {
+      info = { ...info, localIp: unmapIpv4(info.localIp), remoteIp: unmapIpv4(info.remoteIp), ...(info.actualRemoteIp !== undefined ? { actualRemoteIp: unmapIpv4(info.actualRemoteIp) } : {}) };
+    }
     const old = this.#conns.get(info.id);
     if (old !== undefined) this.#closeConn(old, tsNs);
     else if (this.#conns.size >= this.#max) {
@@ -252,9 +298,9 @@ export class ConnTracker {
       this.#setSession(c, p);
     }
     if (dir === Direction.Request) {
-      c.reqTs[c.ring] = tsNs;
-      c.reqTid[c.ring] = tid;
-      c.reqInflight[c.ring] = c.info.role === 'client' ? this.#inflight.get(c.info.pid) ?? 0 : -1;
+      c.ringBuf[c.ring] = tsNs;
+      c.ringBuf[TID_RING + c.ring] = tid;
+      c.ringBuf[2 * TID_RING + c.ring] = c.info.role === 'client' ? this.#inflight.get(c.info.pid) ?? 0 : -1;
       c.ring = (c.ring + 1) % TID_RING;
     } else if (tid !== 0) {
       c.lastRespTid = tid;
@@ -371,10 +417,10 @@ export class ConnTracker {
       const peerLocal = (client ? this.#serverTuples : this.#clientTuples).has(c.keys.tuple);
       this.#sink({
         record, conn: c.info, keys: c.keys,
-        reqTid: slot >= 0 ? c.reqTid[slot] : 0,
+        reqTid: slot >= 0 ? c.ringBuf[TID_RING + slot] : 0,
         respTid: c.lastRespTid,
         ordinal,
-        inboundInFlight: client ? (slot >= 0 ? c.reqInflight[slot] : -1) : -1,
+        inboundInFlight: client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1,
         peerLocal,
       });
     }

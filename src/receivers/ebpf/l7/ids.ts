@@ -25,15 +25,16 @@ function fmix32(h: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0; // int32: stays a small integer in object fields (uint32 would box as a heap number)
 }
 
 /** The four hash lanes of one exchange key. */
 export class KeyHash {
-  a = 0x811c9dc5;
-  b = 0x01000193 ^ 0x9e3779b9;
-  c = 0x85ebca6b;
-  d = 0xc2b2ae35;
+  // lanes are kept as int32 (| 0): small integers in fields, never boxed
+  a = 0x811c9dc5 | 0;
+  b = (0x01000193 ^ 0x9e3779b9) | 0;
+  c = 0x85ebca6b | 0;
+  d = 0xc2b2ae35 | 0;
   n = 0;
 
   str(s: string): this {

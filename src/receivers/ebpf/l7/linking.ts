@@ -49,7 +49,7 @@ export interface LinkOptions {
 
 export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   windowNs: 2e9,
-  retainNs: 2e8,
+  retainNs: 5e7,
   maxBuffered: 100_000,
   threadAmbiguity: 'skip',
   deriveIds: true,
@@ -173,7 +173,8 @@ export class Linker {
     const e = new Entry(ev, this.#o.windowNs, this.#o.deriveIds);
     if (ev.record.endNs > this.#now) this.#now = ev.record.endNs;
     if (e.isClient) {
-      add(this.#clientsByTuple, ev.keys.tuple, e);
+      // a CLIENT exchange is only ever a parent of the SERVER end of its connection on this node
+      if (ev.peerLocal !== false) add(this.#clientsByTuple, ev.keys.tuple, e);
       this.#adoptWaitingServers(e);
     } else {
       add(this.#serversByPid, ev.conn.pid, e);
@@ -213,7 +214,9 @@ export class Linker {
     while (this.#retiredHead < rq.length && (force || rq[this.#retiredHead].finalAt + this.#o.retainNs <= nowNs)) {
       const e = rq[this.#retiredHead++];
       e.gone = true;
-      if (e.isClient) trim(this.#clientsByTuple, e.ev.keys.tuple);
+      if (e.isClient) {
+        if (e.ev.peerLocal !== false) trim(this.#clientsByTuple, e.ev.keys.tuple);
+      }
       else trim(this.#serversByPid, e.ev.conn.pid);
     }
     if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {

@@ -152,7 +152,9 @@ class Family {
     return s;
   }
 
-  observe(s: Series, seconds: number): void {
+  /** `ns`: an integer nanosecond duration (a small integer below 2.1 s: no boxed double crosses the call). */
+  observe(s: Series, ns: number): void {
+    const seconds = ns / 1e9;
     const b = this.bounds;
     let i = 0;
     while (i < b.length && seconds > b[i]) i++;
@@ -231,7 +233,7 @@ export class L7Metrics {
     }
     const server = conn.role === 'server';
     const complete = r.incomplete !== true;
-    const seconds = (r.endNs - r.startNs) / 1e9;
+    const ns = r.endNs - r.startNs;
     const v = this.#values;
 
     if (this.#naming === 'coroot') {
@@ -250,7 +252,7 @@ export class L7Metrics {
       }
       const s = fam.get(v);
       s.total++;
-      if (complete) fam.observe(s, seconds);
+      if (complete) fam.observe(s, ns);
       return;
     }
 
@@ -275,7 +277,7 @@ export class L7Metrics {
       else if (x === undefined && k === 'server.port' && attrs['server.address'] === undefined) x = conn.actualRemotePort ?? conn.remotePort;
       v[i] = typeof x === 'boolean' ? String(x) : x;
     }
-    fam.observe(fam.get(v), seconds);
+    fam.observe(fam.get(v), ns);
   }
 
   /** Cumulative metrics of every cgroup seen so far. */

@@ -11,13 +11,20 @@ import type { LinkOptions, LinkStats, LinkedSpan } from './linking.js';
 import { Linker } from './linking.js';
 import type { L7MetricsNaming, ProtocolMetricSpec } from './metrics.js';
 import { L7Metrics } from './metrics.js';
-import { http1Parser } from './protocols/http1/parser.js';
+import { protocolParsers } from './protocols/index.js';
 import { ParserRegistry } from './registry.js';
 import { ResourceCache } from './resources.js';
 import { RouteTemplater } from './routes.js';
 import { SpanFactory } from './spans.js';
 import type { ParserOptions } from './types.js';
 import { DEFAULT_PARSER_OPTIONS } from './types.js';
+
+/** Every built-in protocol parser, in detection order (protocols/index.ts). */
+export function defaultRegistry(): ParserRegistry {
+  const r = new ParserRegistry();
+  for (const p of protocolParsers) r.register(p);
+  return r;
+}
 
 /** How often the monotonic → wall clock offset is measured again (NTP slews the wall clock). */
 const CLOCK_REFRESH_NS = 60e9;
@@ -26,7 +33,7 @@ export const L7_SCOPE: InstrumentationScope = { name: 'sonde/receiver/ebpf/l7', 
 
 export interface L7PipelineOptions {
   readonly host: Pick<HostInfo, 'hostname' | 'machineId' | 'arch'>;
-  /** Parsers by protocol; default: a registry with HTTP/1. */
+  /** Parsers by protocol; default: every built-in parser (defaultRegistry()). */
   readonly registry?: ParserRegistry;
   readonly parser?: Partial<ParserOptions>;
   readonly link?: Partial<LinkOptions>;
@@ -65,12 +72,14 @@ export class L7Pipeline {
   readonly #metrics: L7Metrics;
   readonly #spans: SpanFactory;
   readonly #clock: WallClock;
+  readonly #resources: ResourceCache;
   readonly #linked: LinkedSpan[] = [];
   #lastExpire = 0;
 
   constructor(opts: L7PipelineOptions) {
-    const registry = opts.registry ?? new ParserRegistry().register(http1Parser);
+    const registry = opts.registry ?? defaultRegistry();
     const resources = new ResourceCache(opts.host);
+    this.#resources = resources;
     const routes = new RouteTemplater(opts.routeCap ?? 200);
     this.#clock = opts.clock ?? new ClockOffset();
     this.#metrics = new L7Metrics({ naming: opts.metrics?.naming ?? 'coroot', protocols: opts.metrics?.protocols }, resources, routes, L7_SCOPE);
@@ -94,6 +103,11 @@ export class L7Pipeline {
   /** See ConnTracker.chunk: `egress` = written by the connection's process; `tid` 0 when unknown. */
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
+  }
+
+  /** A process exited (the process probe's exit event): its span Resource is forgotten (pids get reused). */
+  processExit(pid: number): void {
+    this.#resources.dropProcess(pid);
   }
 
   /** The kernel dropped bytes of this connection and cannot say how many (see ConnTracker.lost). */

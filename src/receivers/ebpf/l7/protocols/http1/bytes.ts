@@ -39,21 +39,6 @@ export function endsWithLower(b: Uint8Array, s: number, e: number, lit: Uint8Arr
   return e - s >= lit.length && eqLower(b, e - lit.length, e, lit);
 }
 
-/** True when b[s, e) contains `lit` as a comma/space separated token, ignoring case (Connection: close). */
-export function hasToken(b: Uint8Array, s: number, e: number, lit: Uint8Array): boolean {
-  let i = s;
-  while (i < e) {
-    while (i < e && (b[i] === SP || b[i] === HT || b[i] === 44)) i++;
-    let j = i;
-    while (j < e && b[j] !== 44) j++;
-    let k = j;
-    while (k > i && (b[k - 1] === SP || b[k - 1] === HT)) k--;
-    if (eqLower(b, i, k, lit)) return true;
-    i = j + 1;
-  }
-  return false;
-}
-
 /** Decimal digits b[s, e) as a number; -1 if empty, not all digits or above 2^53. */
 export function parseDec(b: Uint8Array, s: number, e: number): number {
   if (e <= s || e - s > 15) return -1;

@@ -168,7 +168,7 @@ export class Http1Session implements ParserSession {
   /** The request whose body is arriving (the last one queued). */
   #curReq: Exchange | null = null;
   /** Scratch exchange for responses that match no request (never emitted). */
-  readonly #orphan: Exchange = newExchange('', 0);
+  #orphanX: Exchange | null = null;
   #orphanActive = false;
   /** The last User-Agent value, reused while the bytes repeat (keep-alive clients send the same one). */
   readonly #ua = new Interned();
@@ -177,6 +177,11 @@ export class Http1Session implements ParserSession {
 
   constructor(opts: ParserOptions) {
     this.#opts = opts;
+  }
+
+  /** Scratch exchange for a response that answers no request (created on first use). */
+  get #orphan(): Exchange {
+    return (this.#orphanX ??= newExchange('', 0));
   }
 
   /** Bytes currently held in head buffers (bounded by 2 × maxBufferedBytes). */
@@ -430,12 +435,17 @@ export class Http1Session implements ParserSession {
       return -2;
     }
     const mEnd = i;
-    let lineEnd = mEnd;
-    while (lineEnd < e && b[lineEnd] !== LF) lineEnd++;
-    if (lineEnd === e && !truncated) return -1;
+    // one pass over the target (to SP, CR or LF), then the version and the line end right after it
     const tStart = mEnd + 1;
     let tEnd = tStart;
-    while (tEnd < lineEnd && b[tEnd] !== SP && b[tEnd] !== CR) tEnd++;
+    while (tEnd < e) {
+      const c = b[tEnd];
+      if (c === SP || c === CR || c === LF) break;
+      tEnd++;
+    }
+    let lineEnd = tEnd;
+    while (lineEnd < e && b[lineEnd] !== LF) lineEnd++;
+    if (lineEnd === e && !truncated) return -1;
     if (tEnd === tStart) {
       this.#lose(d);
       return -2;
@@ -637,7 +647,7 @@ export class Http1Session implements ParserSession {
     }
     if (status < 200 && status !== 101) {
       // interim response (100 Continue, 103 Early Hints): the final one follows
-      if (x !== this.#orphan) x.respHeadBytes += end - s;
+      if (x !== this.#orphanX) x.respHeadBytes += end - s;
       d.st = truncated ? St.Lost : St.Head;
       return end;
     }
@@ -645,7 +655,7 @@ export class Http1Session implements ParserSession {
     x.respHeadBytes += end - s;
     x.respBodyBytes = 0;
     x.answering = true;
-    if (x === this.#orphan) this.#orphanActive = true;
+    if (x === this.#orphanX) this.#orphanActive = true;
     if (status === 101 || (x.isConnect && status < 300)) {
       this.#finishResponse(tsNs, false, out);
       this.#req.st = St.Upgraded;
@@ -836,20 +846,23 @@ export class Http1Session implements ParserSession {
 
 /** One string reused while the same bytes come back (no allocation on repeats). */
 class Interned {
-  readonly #bytes = new Uint8Array(256);
+  /** The bytes of the last value (allocated on first use: idle connections do not pay for it). */
+  #bytes: Uint8Array | null = null;
   #len = -1;
   #str = '';
 
   get(b: Uint8Array, s: number, e: number): string {
     const n = e - s;
-    if (n === this.#len) {
+    const bytes = this.#bytes;
+    if (n === this.#len && bytes !== null) {
       let i = 0;
-      while (i < n && this.#bytes[i] === b[s + i]) i++;
+      while (i < n && bytes[i] === b[s + i]) i++;
       if (i === n) return this.#str;
     }
     this.#str = latin1(b, s, e);
-    if (n <= this.#bytes.length) {
-      this.#bytes.set(b.subarray(s, e));
+    if (n <= 256) {
+      if (bytes === null || bytes.length < n) this.#bytes = new Uint8Array(Math.max(64, n));
+      (this.#bytes as Uint8Array).set(b.subarray(s, e));
       this.#len = n;
     } else this.#len = -1;
     return this.#str;
