@@ -231,10 +231,12 @@ static const struct enum_desc enums[] = {
 	E(IPCTNL_MSG_CT_GET), E(CTA_TUPLE_ORIG), E(CTA_TUPLE_REPLY), E(CTA_TUPLE_IP), E(CTA_TUPLE_PROTO),
 	E(CTA_IP_V4_SRC), E(CTA_IP_V4_DST), E(CTA_IP_V6_SRC), E(CTA_IP_V6_DST), E(CTA_PROTO_NUM),
 	E(CTA_PROTO_SRC_PORT), E(CTA_PROTO_DST_PORT), E(CTA_STATUS), E(IPS_SRC_NAT), E(IPS_DST_NAT),
-	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE),
+	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE), E(INET_DIAG_INFO),
 	/* bpf_map_update_elem flags */
 	E(BPF_ANY), E(BPF_NOEXIST), E(BPF_EXIST),
 };
+
+void sonde_tcp_info_offsets(size_t *acked, size_t *received);
 
 /* layouts(): { structs: { name: { size, fields: { name: { offset, size } } } }, enums: { NAME: value } } */
 static napi_value js_layouts(napi_env env, napi_callback_info info)
@@ -267,6 +269,17 @@ static napi_value js_layouts(napi_env env, napi_callback_info info)
 		napi_value v;
 		napi_create_int64(env, enums[i].value, &v);
 		napi_set_named_property(env, e_obj, enums[i].name, v);
+	}
+	{
+		/* struct tcp_info (linux/tcp.h clashes with libuv's netinet/tcp.h here: layouts_tcp.c) */
+		size_t acked, received;
+		napi_value v;
+
+		sonde_tcp_info_offsets(&acked, &received);
+		napi_create_int64(env, (int64_t)acked, &v);
+		napi_set_named_property(env, e_obj, "TCP_INFO_BYTES_ACKED_OFFSET", v);
+		napi_create_int64(env, (int64_t)received, &v);
+		napi_set_named_property(env, e_obj, "TCP_INFO_BYTES_RECEIVED_OFFSET", v);
 	}
 	napi_set_named_property(env, result, "structs", s_obj);
 	napi_set_named_property(env, result, "enums", e_obj);

@@ -28,10 +28,12 @@ import type { Discovery } from './net/discovery.js';
  */
 export type EventHandler = (view: DataView, offset: number, length: number) => void;
 
-/** Kernel facts gathered once at start, before any object is configured. */
+/**
+ * Kernel facts gathered once at start, before any object is configured (libbpf feature probes; an
+ * inconclusive probe counts as supported and the load decides). Tracing programs (tp_btf, fentry) cannot
+ * be probed without an attach target: a probe with an fentry variant tries it and falls back.
+ */
 export interface KernelFeatures {
-  /** libbpf_probe_bpf_prog_type('tracing'): tp_btf/fentry programs can be loaded */
-  readonly tracing: boolean;
   /** BPF_MAP_TYPE_RINGBUF exists */
   readonly ringbuf: boolean;
   /** kprobes can be created (kprobe-based optional variants) */

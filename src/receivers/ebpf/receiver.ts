@@ -17,7 +17,7 @@ import type { Settings } from '../../component/factory.js';
 import type { Logs, LogsConsumer, MetricsConsumer, TracesConsumer } from '../../consumer/consumer.js';
 import type { NativeBinding } from '../../native/binding.js';
 import { BpfObject } from '../../native/bpf-object.js';
-import { BpfError } from '../../native/errors.js';
+import { BpfError, NotSupportedError } from '../../native/errors.js';
 import { assertEnvironment } from '../../native/env.js';
 import { FakeNative } from '../../native/fake.js';
 import { defaultObjectDir, loadNative } from '../../native/load.js';
@@ -177,6 +177,16 @@ export class EbpfReceiver implements Component {
       for (const c of checks) if (c.fixed) this.#set.logger.info(`environment: ${c.detail}`);
     }
     const features = this.#features(native);
+    if (real) {
+      // conclusive "not supported" answers only: a probe that throws counts as supported (the load will tell)
+      // (libbpf cannot probe tracing programs without an attach target: tp_btf support shows at load)
+      if (!features.ringbuf) {
+        throw new NotSupportedError('this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF)', {
+          code: 'ENOTSUP', errno: 0, op: 'feature-probe', feature: 'ringbuf',
+          remedy: 'Sonde\'s probes need Linux ≥ 5.8 (ring buffer) and ≥ 5.12 overall (see bpf/README.md): run on a newer kernel',
+        });
+      }
+    }
     this.#cgroups = new CgroupIndex({ procRoot: cfg.proc_root, cgroupRoot: cfg.cgroup_root, base: this.#set.resource });
     this.#conntrack = new Conntrack(native, {
       enabled: true, cacheTtlMs: 60_000, procRoot: cfg.proc_root, logger: this.#set.logger,
@@ -200,11 +210,10 @@ export class EbpfReceiver implements Component {
       try {
         return f();
       } catch {
-        return false;
+        return true; // inconclusive (e.g. the probe itself was refused): let the load decide
       }
     };
     return {
-      tracing: probe(() => native.probeProgType('tracing')),
       ringbuf: probe(() => native.probeMapType('ringbuf')),
       kprobe: probe(() => native.probeProgType('kprobe')),
     };
