@@ -30,9 +30,15 @@ const DIGIT: SigByte = { value: 0x30, mask: 0xf0 };
 const ZERO = 0x00;
 
 /**
- * The table, in match order. HTTP first (the most common and the most selective), then the database
- * protocols in coroot's order (postgres, redis, memcached, mysql). References: RFC 9112 §3 (request line),
- * PostgreSQL "Message Formats", RESP spec, memcached protocol.txt, MySQL "Client/Server Protocol".
+ * The table, in match order. HTTP first (the most common and the most selective; inline `GET /` would
+ * otherwise look like memcached/Redis inline commands), then the database protocols in coroot's order
+ * (postgres, redis, memcached, mysql). The signatures are those of src/receivers/ebpf/l7/protocols/README.md
+ * reduced to 8 masked bytes; lengths the mask cannot express (e.g. pg startup length >= 8, mysql greeting
+ * >= 40) are left to the parser's detect(). Not in the kernel table on purpose: Redis inline commands
+ * (a word list; redis-cli and every client library send RESP arrays) and server-side replies that are
+ * generic (`+OK`, `END\r\n`): connections are recognised from the request side.
+ * References: RFC 9112 §3 (request line), PostgreSQL "Message Formats", RESP spec, memcached protocol.txt,
+ * MySQL "Client/Server Protocol".
  */
 export const DETECTOR_ROWS: readonly DetectorRow[] = [
   ...['GET ', 'POST ', 'PUT ', 'DELETE ', 'HEAD ', 'OPTIONS ', 'PATCH ', 'CONNECT ']
@@ -52,13 +58,13 @@ export const DETECTOR_ROWS: readonly DetectorRow[] = [
   { protocol: 'redis', dir: 'request', bytes: [0x2a, DIGIT, DIGIT, 0x0d, 0x0a, 0x24], note: '*NN\\r\\n$' },
 
   // memcached text protocol (storage and retrieval commands) and the binary protocol's request magic.
-  ...['get ', 'gets ', 'set ', 'add ', 'replace ', 'append ', 'prepend ', 'cas ', 'delete ', 'incr ', 'decr ', 'touch ', 'gat ', 'gats ', 'mg ', 'ms ', 'md ', 'ma ']
+  ...['get ', 'gets ', 'set ', 'add ', 'replace ', 'append ', 'prepend ', 'cas ', 'delete ', 'incr ', 'decr ', 'touch ', 'gat ', 'gats ', 'mg ', 'ms ', 'md ', 'ma ', 'me ', 'mn\r\n', 'flush_al', 'version', 'stats', 'verbosit']
     .map((c): DetectorRow => ({ protocol: 'memcached', dir: 'request', bytes: ascii(c) })),
   { protocol: 'memcached', dir: 'request', bytes: [0x80, null, null, null, null, 0x00], note: 'binary request magic, data type 0' },
 
   // MySQL: packet header (3-byte length < 64 KiB, sequence 0) + command byte; the server greeting (v10).
-  ...[0x03, 0x16, 0x17, 0x19, 0x0e, 0x02].map((cmd): DetectorRow => ({
-    protocol: 'mysql', dir: 'request', bytes: [null, null, ZERO, 0x00, cmd], note: 'COM_QUERY/STMT_PREPARE/EXECUTE/CLOSE/PING/INIT_DB',
+  ...[0x03, 0x16, 0x17, 0x19, 0x1a, 0x0e, 0x02, 0x09, 0x1f].map((cmd): DetectorRow => ({
+    protocol: 'mysql', dir: 'request', bytes: [null, null, ZERO, 0x00, cmd], note: 'COM_QUERY/STMT_PREPARE/EXECUTE/CLOSE/RESET/PING/INIT_DB/STATISTICS/RESET_CONNECTION',
   })),
   { protocol: 'mysql', dir: 'response', bytes: [null, ZERO, ZERO, 0x00, 0x0a], note: 'HandshakeV10 (length < 256, sequence 0)' },
 ];

@@ -15,15 +15,15 @@ import { createDefaultL7Config, l7ConfigSchema, l7PipelineOptions } from '../../
 import { L7Pipeline } from '../../l7/pipeline.js';
 import { ParserRegistry } from '../../l7/registry.js';
 import type { ProtocolParser } from '../../l7/types.js';
-import { http1Parser } from '../../l7/protocols/http1/parser.js';
+import { protocolParsers } from '../../l7/protocols/index.js';
 import type { EventHandler, Probe, ProbeContext, ProbeFactory } from '../../probe.js';
 import { L7Adapter } from './adapter.js';
 import { attachL7Object, cgroup2Root, configureL7Object, hasSendmsgTracepoint, L7_PROGRAMS, readL7KernelStats } from './capture.js';
 import { L7_TYPE_OFFSET, L7EventType } from './decode.js';
 import type { DetectorTable } from './detectors.js';
 
-/** Every protocol parser Sonde ships, in detection order. One line per protocol. */
-export const L7_PARSERS: readonly ProtocolParser[] = [http1Parser];
+/** Every protocol parser Sonde ships, in detection order (src/receivers/ebpf/l7/protocols/index.ts). */
+export const L7_PARSERS: readonly ProtocolParser[] = protocolParsers;
 
 export const l7ProbeConfigSchema = s.object({
   enabled: s.bool().describe('Load the L7 probe (needs the tcp probe): request spans and request metrics from TCP payload.'),
@@ -165,7 +165,7 @@ class L7Probe implements Probe {
 
 export const l7ProbeFactory: ProbeFactory<L7ProbeConfig> = {
   name: 'l7',
-  description: 'L7 payload capture (HTTP/1): a span per request on both ends of each connection and request metrics. cgroup_skb programs on the cgroup v2 root + tp_btf; needs the tcp probe.',
+  description: 'L7 payload capture (HTTP/1, PostgreSQL, MySQL, Redis, memcached): a span per request on both ends of each connection and request metrics. cgroup_skb programs on the cgroup v2 root + tp_btf; needs the tcp probe.',
   object: 'l7',
   requires: ['tcp'],
   configSchema: l7ProbeConfigSchema,
