@@ -13,7 +13,7 @@ import type { SpanRecord } from '../../src/pdata/traces.js';
 import { cgroup2Root } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import { httpGet, startNginx, type NginxPeer } from '../peers/index.js';
 import { bpfObjectPath } from '../helpers/paths.js';
-import { e2eSkipReason, nodeChild, waitFor, type Child } from '../helpers/e2e.js';
+import { e2eSkipReason, nodeChild, TestNetns, waitFor, type Child } from '../helpers/e2e.js';
 import { accessLines, childrenOf, counter, L7TestAgent, run, summary, TestCgroup, wrkExactly, wrkPipelined } from '../helpers/l7-agent.js';
 
 const skip = e2eSkipReason()
@@ -232,6 +232,55 @@ process.stdin.on('data', () => process.exit(0));`);
       await stop(A);
       await stop(B);
       cga.destroy();
+    }
+  });
+
+  test('segments lost on the wire and retransmitted (a netns client dropping 10% of incoming response segments): exact body sizes, every exchange once', async () => {
+    agent.spans.length = 0;
+    const k0 = agent.kernelStats();
+    const ns = new TestNetns('l7', 200 + (process.pid % 50));
+    const BODY = 100_000;
+    const K = 20;
+    const srv = nodeChild(`
+import http from 'node:http';
+const body = Buffer.alloc(${BODY}, 0x62);
+const s = http.createServer((q, r) => { r.setHeader('content-length', body.length); r.end(body); }).listen(0, '${ns.hostAddr}', () => console.log(s.address().port));
+process.stdin.on('data', () => process.exit(0));`);
+    try {
+      const port = Number(await srv.line());
+      // the client's side drops response segments without a head (every exchange stays recognisable):
+      // the server retransmits them, the client's ingress sees holes first and the retransmissions late
+      ns.exec('iptables', ['-A', 'INPUT', '-p', 'tcp', '--sport', String(port), '-m', 'string', '!', '--string', 'HTTP/1.1', '--algo', 'bm',
+        '-m', 'statistic', '--mode', 'random', '--probability', '0.1', '-j', 'DROP']);
+      const cli = nodeChild(`
+import http from 'node:http';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+let n = 0, bytes = 0;
+const one = () => http.get({ host: '${ns.hostAddr}', port: ${port}, path: '/file/' + n, agent }, (r) => {
+  r.on('data', (d) => { bytes += d.length; });
+  r.on('end', () => { if (++n < ${K}) one(); else { console.log(bytes); agent.destroy(); } });
+});
+one();`, ns.prefix);
+      assert.equal(Number(await cli.line()), K * BODY);
+      const dropped = Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(ns.exec('iptables', ['-L', 'INPUT', '-v', '-x', '-n']))?.[1] ?? 0);
+      // ip netns exec runs node as a child of `ip`: the client is the one whose spans are CLIENT toward the port
+      const clients = (): SpanRecord[] => agent.spans.filter((x) => x.kind === SpanKind.CLIENT && x.attributes['server.port'] === port);
+      const servers = (): SpanRecord[] => agent.spans.filter((x) => x.kind === SpanKind.SERVER && pidOf(x) === srv.pid);
+      assert.ok(await agent.waitFor(() => clients().length >= K && servers().length >= K), `client ${clients().length}, server ${servers().length}`);
+      await agent.settle(300);
+      assert.equal(clients().length, K, 'every exchange once on the client');
+      assert.equal(servers().length, K, 'and once on the server');
+      assert.ok(clients().every((x) => x.attributes['http.response.body.size'] === BODY), JSON.stringify(clients().map((x) => x.attributes['http.response.body.size'])));
+      assert.ok(servers().every((x) => x.attributes['http.response.body.size'] === BODY));
+      const byId = new Map(clients().map((c) => [c.spanId, c]));
+      assert.ok(servers().every((x) => byId.has(x.parentSpanId)), 'linked across the veth (same node)');
+      const k1 = agent.kernelStats();
+      assert.ok(dropped > 0, 'the rule dropped segments');
+      assert.ok(k1.gap > k0.gap, `holes reported (${dropped} segments dropped)`);
+      assert.ok(k1.duplicate > k0.duplicate, 'retransmitted bytes already seen (server egress) or already declared lost (client ingress) were skipped in the kernel');
+    } finally {
+      await stop(srv);
+      ns.destroy();
     }
   });
 
