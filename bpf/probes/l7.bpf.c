@@ -38,13 +38,21 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* The agent's own tgid: its connections are never traced. */
 const volatile __u32 targ_self_tgid = 0;
-/* Payload bytes copied per segment (<= L7_CAPTURE_MAX). */
+/* Payload bytes copied per segment that may start a message (<= L7_CAPTURE_MAX). */
 const volatile __u32 targ_capture_bytes = 1024;
+/*
+ * Payload bytes copied per continuation segment: same direction as the previous one and its first
+ * bytes match none of the connection's protocol rows (bulk body). 0: its length only.
+ */
+const volatile __u32 targ_continuation_bytes = 0;
 /* Payload segments the detector may reject before the connection is ignored. */
 const volatile __u32 targ_detect_tries = 4;
 /* The detector table (user space fills it before load). */
 const volatile __u32 targ_ndetectors = 0;
 const volatile struct l7_detector targ_detectors[L7_DETECTORS_MAX] = {};
+/* Rows of each protocol id: [targ_proto_first[id], targ_proto_end[id]) (rows are grouped by protocol). */
+const volatile __u8 targ_proto_first[L7_PROTOCOLS_MAX] = {};
+const volatile __u8 targ_proto_end[L7_PROTOCOLS_MAX] = {};
 
 /* Shared with tcp.bpf.c through bpf_map__reuse_fd (bpf/README.md): read, and the owner fixed. */
 struct {
@@ -160,25 +168,52 @@ not_linear:
 	return 0;
 }
 
-/* The detector table on the first bytes. Returns the row index or -1. */
-static __always_inline int detect(__u64 first, __u32 len, __u8 dirbits)
+/* Rows [from, to) of the detector table on the first bytes. Returns the row index or -1. */
+static __always_inline int detect(__u64 first, __u32 len, __u8 dirbits, __u32 from, __u32 to)
 {
-	__u32 n = targ_ndetectors;
-
 	for (int i = 0; i < L7_DETECTORS_MAX; i++) {
-		const volatile struct l7_detector *d = &targ_detectors[i];
+		__u32 r = from + i;
+		const volatile struct l7_detector *d;
 		__u64 prefix, mask;
 
-		if (i >= n)
+		if (r >= to || r >= L7_DETECTORS_MAX)
 			break;
+		barrier_var(r);
+		d = &targ_detectors[r & (L7_DETECTORS_MAX - 1)]; /* the mask bounds the register the verifier checks */
 		if (!(d->dir & dirbits) || len < d->len)
 			continue;
 		__builtin_memcpy(&prefix, (const void *)d->prefix, sizeof(prefix));
 		__builtin_memcpy(&mask, (const void *)d->mask, sizeof(mask));
 		if ((first & mask) == prefix)
-			return i;
+			return r;
 	}
 	return -1;
+}
+
+/* The first (up to 8) payload bytes, zero-padded. 0 on success. */
+static __always_inline int load_first(struct __sk_buff *skb, const struct seg *s, __u64 *first)
+{
+	*first = 0;
+	if (s->len >= sizeof(*first))
+		return bpf_skb_load_bytes(skb, s->off, first, sizeof(*first)) ? -1 : 0;
+	/* shorter than a detector row can be (e.g. an inline "PING\r\n"): byte by byte */
+	for (int i = 0; i < (int)sizeof(*first) - 1; i++) {
+		if (i >= s->len)
+			break;
+		if (bpf_skb_load_bytes(skb, s->off + i, (__u8 *)first + i, 1))
+			return -1;
+	}
+	return 0;
+}
+
+/* Which protocol directions a segment of this socket can be: from its role. */
+static __always_inline __u8 dir_bits(__u8 role, int egress)
+{
+	if (role == SONDE_ROLE_CLIENT)
+		return egress ? L7_DETECT_REQUEST : L7_DETECT_RESPONSE;
+	if (role == SONDE_ROLE_SERVER)
+		return egress ? L7_DETECT_RESPONSE : L7_DETECT_REQUEST;
+	return L7_DETECT_REQUEST | L7_DETECT_RESPONSE;
 }
 
 /* An untracked connection's tuple from the segment's headers (local = source on egress). */
@@ -341,28 +376,10 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 	if (!(st->state & L7_STATE_STARTED) && !st->tries)
 		from_start = at_stream_start(skb, egress);
 	st->state |= L7_STATE_STARTED;
-	if (role == SONDE_ROLE_CLIENT)
-		dirbits = egress ? L7_DETECT_REQUEST : L7_DETECT_RESPONSE;
-	else if (role == SONDE_ROLE_SERVER)
-		dirbits = egress ? L7_DETECT_RESPONSE : L7_DETECT_REQUEST;
-	else
-		dirbits = L7_DETECT_REQUEST | L7_DETECT_RESPONSE;
-
-	if (s->len >= sizeof(first)) {
-		if (bpf_skb_load_bytes(skb, s->off, &first, sizeof(first)))
-			return 0;
-	} else {
-		/* shorter than a detector row can be (e.g. an inline "PING\r\n"): byte by byte */
-		__u8 *b = (__u8 *)&first;
-
-		for (int i = 0; i < (int)sizeof(first) - 1; i++) {
-			if (i >= s->len)
-				break;
-			if (bpf_skb_load_bytes(skb, s->off + i, b + i, 1))
-				return 0;
-		}
-	}
-	row = detect(first, s->len, dirbits);
+	dirbits = dir_bits(role, egress);
+	if (load_first(skb, s, &first))
+		return 0;
+	row = detect(first, s->len, dirbits, 0, targ_ndetectors);
 	if (row < 0 || row >= L7_DETECTORS_MAX) {
 		if (++st->tries >= targ_detect_tries) {
 			st->state |= L7_STATE_IGNORED;
@@ -472,7 +489,23 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 	hdr.length = s.len;
 	hdr.gap = gap;
 	hdr.dir = dir;
+	/*
+	 * What to copy: a segment that may start a message (the first after a change of direction, or one
+	 * whose first bytes match a row of the connection's protocol: pipelined requests, the next response)
+	 * gets targ_capture_bytes; a continuation (bulk body) targ_continuation_bytes.
+	 */
 	cap = targ_capture_bytes;
+	if (st->last_dir == dir + 1 && targ_continuation_bytes < cap) {
+		__u8 p = st->protocol;
+		__u64 first;
+
+		if (load_first(skb, &s, &first) ||
+		    detect(first, s.len, dir_bits(st->role, egress), targ_proto_first[p], targ_proto_end[p]) < 0) {
+			cap = targ_continuation_bytes;
+			hdr.flags |= L7_DATA_CONTINUATION;
+		}
+	}
+	st->last_dir = dir + 1;
 	n = s.len < cap ? s.len : cap;
 
 #define L7_EMIT(SZ)                                                                                                    \

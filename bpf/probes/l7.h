@@ -43,7 +43,9 @@ enum l7_conn_flags {
 
 /* l7_event.flags (DATA) */
 enum l7_data_flags {
-	L7_DATA_TASK = 1, /* pid/tid: the thread whose write this egress segment carries */
+	L7_DATA_TASK = 1,         /* pid/tid: the thread whose write this egress segment carries */
+	L7_DATA_CONTINUATION = 2, /* same direction as the previous segment and no message start at its first
+				     bytes: only targ_continuation_bytes were copied */
 };
 
 /* Why a segment of a traced connection produced no record, or what the probe decided (l7_stats). */
@@ -62,6 +64,7 @@ enum l7_limits {
 	L7_CAPTURE_MAX = 4096, /* upper bound of targ_capture_bytes (the largest DATA size class) */
 	L7_DETECT_LEN = 8,     /* bytes a detector row compares (masked) */
 	L7_DETECTORS_MAX = 64, /* rows in targ_detectors */
+	L7_PROTOCOLS_MAX = 256, /* protocol ids (u8): targ_proto_first/targ_proto_end */
 };
 
 /*
@@ -119,6 +122,8 @@ struct l7_conn {
 	__u8 role;          /* enum sonde_conn_role */
 	__u8 state;         /* enum l7_conn_state bits */
 	__u8 tries;         /* payload segments the detector rejected */
+	__u8 last_dir;      /* enum l7_direction + 1 of the last DATA segment (0: none yet) */
+	__u8 _pad0[7];
 };
 
 /* Key of `l7_self_peers`: a local endpoint of the agent (IPv4-mapped IPv6 stored as IPv4). */

@@ -138,9 +138,9 @@ _Static_assert(SONDE_ADDR_LEN + 2 + 2 + 4 == sizeof(struct l7_endpoint), "l7_end
 static const struct field_desc l7_conn_fields[] = {
 	F(struct l7_conn, req_start_ns), F(struct l7_conn, writer), F(struct l7_conn, next_seq), F(struct l7_conn, pid),
 	F(struct l7_conn, protocol),     F(struct l7_conn, role),     F(struct l7_conn, state),
-	F(struct l7_conn, tries),
+	F(struct l7_conn, tries),        F(struct l7_conn, last_dir), F(struct l7_conn, _pad0),
 };
-_Static_assert(8 + 8 + 8 + 4 + 1 * 4 == sizeof(struct l7_conn), "l7_conn field list incomplete");
+_Static_assert(8 + 8 + 8 + 4 + 1 * 4 + 1 + 7 == sizeof(struct l7_conn), "l7_conn field list incomplete");
 
 static const struct field_desc ringbench_cfg_fields[] = {
 	F(struct ringbench_cfg, target_tgid), F(struct ringbench_cfg, events_per_call),
@@ -218,10 +218,10 @@ static const struct enum_desc enums[] = {
 	E(SONDE_TCP_LAST_ACK), E(SONDE_TCP_LISTEN), E(SONDE_TCP_CLOSING), E(SONDE_TCP_NEW_SYN_RECV),
 	E(L7_EVENT_OPEN), E(L7_EVENT_DATA), E(L7_EVENT_CLOSE), E(L7_EVENT_OWNER), E(L7_DIR_EGRESS), E(L7_DIR_INGRESS),
 	E(L7_DETECT_REQUEST), E(L7_DETECT_RESPONSE),
-	E(L7_CONN_TRACKED), E(L7_CONN_FROM_START), E(L7_CONN_OWNER_TASK), E(L7_DATA_TASK),
+	E(L7_CONN_TRACKED), E(L7_CONN_FROM_START), E(L7_CONN_OWNER_TASK), E(L7_DATA_TASK), E(L7_DATA_CONTINUATION),
 	E(L7_STAT_DETECTED), E(L7_STAT_UNDETECTED), E(L7_STAT_DUPLICATE), E(L7_STAT_GAP), E(L7_STAT_SELF),
 	E(L7_STAT_OWNER_CHANGED), E(L7_STAT_NOT_LINEAR), E(L7_STAT__MAX),
-	E(L7_CAPTURE_MAX), E(L7_DETECT_LEN), E(L7_DETECTORS_MAX),
+	E(L7_CAPTURE_MAX), E(L7_DETECT_LEN), E(L7_DETECTORS_MAX), E(L7_PROTOCOLS_MAX),
 	E(L7_STATE_IGNORED), E(L7_STATE_SEQ_EGRESS), E(L7_STATE_SEQ_INGRESS), E(L7_STATE_OWNER_TASK), E(L7_STATE_STARTED), E(L7_STATE_INIT),
 	/* the ring-buffer record header that batches keep (src/native/ring-records.ts) */
 	E(BPF_RINGBUF_HDR_SZ), E(BPF_RINGBUF_BUSY_BIT), E(BPF_RINGBUF_DISCARD_BIT),

@@ -183,7 +183,7 @@ export const STRUCTS = {
     },
   },
   l7_conn: {
-    size: 32,
+    size: 40,
     fields: {
       req_start_ns: { offset: 0, size: 8 },
       writer: { offset: 8, size: 8 },
@@ -193,6 +193,8 @@ export const STRUCTS = {
       role: { offset: 29, size: 1 },
       state: { offset: 30, size: 1 },
       tries: { offset: 31, size: 1 },
+      last_dir: { offset: 32, size: 1 },
+      _pad0: { offset: 33, size: 7 },
     },
   },
   l7_endpoint: {
@@ -260,6 +262,7 @@ export const ENUMS = {
   L7_CONN_FROM_START: 2,
   L7_CONN_OWNER_TASK: 4,
   L7_DATA_TASK: 1,
+  L7_DATA_CONTINUATION: 2,
   L7_STAT_DETECTED: 0,
   L7_STAT_UNDETECTED: 1,
   L7_STAT_DUPLICATE: 2,
@@ -271,6 +274,7 @@ export const ENUMS = {
   L7_CAPTURE_MAX: 4096,
   L7_DETECT_LEN: 8,
   L7_DETECTORS_MAX: 64,
+  L7_PROTOCOLS_MAX: 256,
   L7_STATE_IGNORED: 1,
   L7_STATE_SEQ_EGRESS: 2,
   L7_STATE_SEQ_INGRESS: 4,

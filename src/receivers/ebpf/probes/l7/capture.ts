@@ -8,8 +8,10 @@ import type { DetectorRow, DetectorTable } from './detectors.js';
 import { buildDetectorTable, DETECTOR_ROWS } from './detectors.js';
 
 export interface L7CaptureSettings {
-  /** Payload bytes copied per TCP segment (1..L7_CAPTURE_MAX). */
+  /** Payload bytes copied per TCP segment that may start a message (1..L7_CAPTURE_MAX). */
   readonly captureBytes: number;
+  /** Payload bytes copied per continuation segment (same direction, no message start): 0..captureBytes; default 0. */
+  readonly continuationBytes?: number;
   /** Payload segments the detector may reject before a connection is ignored. */
   readonly detectTries: number;
   /** Ring size in bytes (power of two, multiple of the page size); unset: left to the caller (the receiver). */
@@ -47,9 +49,14 @@ export function configureL7Object(obj: BpfObject, tcp: BpfObject, s: L7CaptureSe
   if (!Number.isInteger(s.captureBytes) || s.captureBytes < 1 || s.captureBytes > ENUMS.L7_CAPTURE_MAX) {
     throw new RangeError(`capture_bytes must be 1..${ENUMS.L7_CAPTURE_MAX}`);
   }
+  const cont = s.continuationBytes ?? 0;
+  if (!Number.isInteger(cont) || cont < 0 || cont > s.captureBytes) throw new RangeError('continuation_bytes must be 0..capture_bytes');
   const table = buildDetectorTable(s.protocols, s.rows ?? DETECTOR_ROWS);
   obj.setRodata('targ_self_tgid', s.selfPid);
   obj.setRodata('targ_capture_bytes', s.captureBytes);
+  obj.setRodata('targ_continuation_bytes', cont);
+  obj.setRodata('targ_proto_first', table.protoFirst);
+  obj.setRodata('targ_proto_end', table.protoEnd);
   obj.setRodata('targ_detect_tries', s.detectTries);
   if (s.wakeupBytes !== undefined) obj.setRodata('targ_wakeup_bytes', s.wakeupBytes);
   obj.setRodata('targ_detectors', table.rodata);

@@ -77,6 +77,9 @@ export interface DetectorTable {
   readonly count: number;
   /** protocol id (1-based) → registry name. */
   readonly names: readonly string[];
+  /** targ_proto_first / targ_proto_end: each protocol id's rows [first, end) (rows are grouped by protocol). */
+  readonly protoFirst: Buffer;
+  readonly protoEnd: Buffer;
 }
 
 const D = STRUCTS.l7_detector;
@@ -88,14 +91,22 @@ const LEN = ENUMS.L7_DETECT_LEN;
  */
 export function buildDetectorTable(registered: readonly string[], rows: readonly DetectorRow[] = DETECTOR_ROWS): DetectorTable {
   const names: string[] = [];
-  const keep = rows.filter((r) => registered.includes(r.protocol));
+  // grouped by protocol (first appearance order), so each protocol's rows are one range
+  const order = [...new Set(rows.map((r) => r.protocol))];
+  const keep = rows.filter((r) => registered.includes(r.protocol)).sort((a, b) => order.indexOf(a.protocol) - order.indexOf(b.protocol));
   if (keep.length > ENUMS.L7_DETECTORS_MAX) throw new RangeError(`${keep.length} detector rows; the kernel table holds ${ENUMS.L7_DETECTORS_MAX}`);
   const buf = Buffer.alloc(D.size * ENUMS.L7_DETECTORS_MAX);
+  const protoFirst = Buffer.alloc(ENUMS.L7_PROTOCOLS_MAX);
+  const protoEnd = Buffer.alloc(ENUMS.L7_PROTOCOLS_MAX);
   keep.forEach((row, i) => {
     if (row.bytes.length < 1 || row.bytes.length > LEN) throw new RangeError(`detector row for ${row.protocol}: 1..${LEN} bytes`);
     let id = names.indexOf(row.protocol) + 1;
-    if (id === 0) id = names.push(row.protocol);
+    if (id === 0) {
+      id = names.push(row.protocol);
+      protoFirst[id] = i;
+    }
     if (id > 255) throw new RangeError('more than 255 protocols');
+    protoEnd[id] = i + 1;
     const o = i * D.size;
     row.bytes.forEach((b, k) => {
       const { value, mask } = b === null ? { value: 0, mask: 0 } : typeof b === 'number' ? { value: b, mask: 0xff } : b;
@@ -107,7 +118,7 @@ export function buildDetectorTable(registered: readonly string[], rows: readonly
     buf[o + D.fields.dir.offset] = row.dir === 'request' ? ENUMS.L7_DETECT_REQUEST
       : row.dir === 'response' ? ENUMS.L7_DETECT_RESPONSE : ENUMS.L7_DETECT_REQUEST | ENUMS.L7_DETECT_RESPONSE;
   });
-  return { rodata: buf, count: keep.length, names };
+  return { rodata: buf, count: keep.length, names, protoFirst, protoEnd };
 }
 
 /**

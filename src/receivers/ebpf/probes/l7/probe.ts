@@ -28,7 +28,8 @@ export const L7_PARSERS: readonly ProtocolParser[] = protocolParsers;
 export const l7ProbeConfigSchema = s.object({
   enabled: s.bool().describe('Load the L7 probe (needs the tcp probe): request spans and request metrics from TCP payload.'),
   protocols: s.array(s.enum(L7_PARSERS.map((p) => p.name))).describe(`Protocols to trace (default: all of ${L7_PARSERS.map((p) => p.name).join(', ')}). Only their detector rows are loaded into the kernel.`),
-  capture_bytes: s.size().describe(`Payload bytes copied to user space per TCP segment of a traced connection (1 .. ${ENUMS.L7_CAPTURE_MAX}); the rest of the segment is only counted.`),
+  capture_bytes: s.size().describe(`Payload bytes copied to user space per TCP segment that may start a message (the first after a change of direction, or one whose first bytes match the protocol's detector rows), 1 .. ${ENUMS.L7_CAPTURE_MAX}; the rest of the segment is only counted.`),
+  continuation_bytes: s.size().describe('Payload bytes copied per continuation segment (same direction, no message start: bulk bodies), 0 .. capture_bytes. 0: only its length and time cross (chunked bodies then lose their framing after the first segment; Content-Length bodies are unaffected).'),
   detect_tries: s.int({ min: 1, max: 255 }).describe('Payload segments of a connection the kernel tries to recognise before ignoring it.'),
   span_interval: s.duration(10).describe('How often finished spans are handed to the traces pipeline.'),
   ...l7ConfigSchema.shape,
@@ -40,6 +41,7 @@ export function createDefaultL7ProbeConfig(): L7ProbeConfig {
     enabled: false,
     protocols: L7_PARSERS.map((p) => p.name),
     capture_bytes: 1024,
+    continuation_bytes: 0,
     detect_tries: 4,
     span_interval: 100,
     ...createDefaultL7Config(),
@@ -77,6 +79,7 @@ class L7Probe implements Probe {
     if (tcp === undefined) throw new Error('the l7 probe needs the tcp probe (its connection table)');
     this.#table = configureL7Object(obj, tcp, {
       captureBytes: this.#cfg.capture_bytes,
+      continuationBytes: Math.min(this.#cfg.continuation_bytes, this.#cfg.capture_bytes),
       detectTries: this.#cfg.detect_tries,
       selfPid: this.#ctx.selfPid,
       protocols: this.#registry.names(),
