@@ -13,7 +13,10 @@ const cap = await import(`${root}dist/src/receivers/ebpf/probes/l7/capture.js`);
 const { ProtobufTraceSerializer, ProtobufMetricsSerializer } = await import('@opentelemetry/otlp-transformer');
 
 export class BenchL7Agent {
-  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full' } = {}) {
+  /** `port`: also count the spans of this server port apart (`portSpans`): the machine's other traffic is traced too. */
+  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full', port = 0 } = {}) {
+    this.port = port;
+    this.portSpans = 0;
     this.native = loadNative();
     this.tcp = BpfObject.open(this.native, `${root}build/bpf/tcp.bpf.o`);
     this.tcp.setRodata('targ_self_tgid', process.pid);
@@ -47,6 +50,7 @@ export class BenchL7Agent {
     if (this.mode !== 'full') return;
     const spans = this.pipeline.tick(undefined, force);
     this.spans += spans.length;
+    if (this.port) for (const s of spans) if (s.attributes['server.port'] === this.port) this.portSpans++;
     for (let i = 0; i < spans.length; i += 512) this.exportedBytes += ProtobufTraceSerializer.serializeRequest(spans.slice(i, i + 512)).length;
   }
 

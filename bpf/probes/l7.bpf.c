@@ -597,9 +597,16 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sonde_l7_send, struct sock *sk)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct l7_conn *st = L7_STATE_OF(sk, cookie);
+	struct l7_conn *st = bpf_sk_storage_get(&l7_store, sk, 0, 0);
+	__u64 cookie;
 
+	/* the common case: a known connection written again by its writer */
+	if (st && (st->state & (L7_STATE_INIT | L7_STATE_OWNER_TASK)) == (L7_STATE_INIT | L7_STATE_OWNER_TASK) &&
+	    st->writer == pid_tgid)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	if (!st)
+		st = L7_STATE_OF(sk, cookie);
 	if (st && on_task_io(sk, st, cookie, pid_tgid))
 		st->writer = pid_tgid;
 	return 0;
