@@ -113,12 +113,18 @@ export function cgroup2Root(procRoot = '/proc'): string | undefined {
   return undefined;
 }
 
-/** Whether the kernel has the tcp_sendmsg_locked tracepoint (BTF type btf_trace_tcp_sendmsg_locked). */
+const sendmsgTp = new Map<string, boolean>();
+
+/** Whether the kernel has the tcp_sendmsg_locked tracepoint (BTF type btf_trace_tcp_sendmsg_locked); read once per path. */
 export function hasSendmsgTracepoint(btfPath = '/sys/kernel/btf/vmlinux'): boolean {
-  if (!existsSync(btfPath)) return false;
-  try {
-    return readFileSync(btfPath).includes('btf_trace_tcp_sendmsg_locked\0');
-  } catch {
-    return false;
+  let has = sendmsgTp.get(btfPath);
+  if (has === undefined) {
+    try {
+      has = existsSync(btfPath) && readFileSync(btfPath).includes('btf_trace_tcp_sendmsg_locked\0');
+    } catch {
+      has = false;
+    }
+    sendmsgTp.set(btfPath, has);
   }
+  return has;
 }
