@@ -600,9 +600,10 @@ int BPF_PROG(sonde_l7_send, struct sock *sk)
 	struct l7_conn *st = bpf_sk_storage_get(&l7_store, sk, 0, 0);
 	__u64 cookie;
 
-	/* the common case: a known connection written again by its writer */
-	if (st && (st->state & (L7_STATE_INIT | L7_STATE_OWNER_TASK)) == (L7_STATE_INIT | L7_STATE_OWNER_TASK) &&
-	    st->writer == pid_tgid)
+	/* the common cases: an ignored socket, or a known connection written again by its writer */
+	if (st && ((st->state & L7_STATE_IGNORED) ||
+		   ((st->state & (L7_STATE_INIT | L7_STATE_OWNER_TASK)) == (L7_STATE_INIT | L7_STATE_OWNER_TASK) &&
+		    st->writer == pid_tgid)))
 		return 0;
 	cookie = bpf_get_socket_cookie(sk);
 	if (!st)
