@@ -9,9 +9,12 @@
 //   3. add it to defaultProbeRegistry() (probes/index.ts). Nothing else switches on probe names.
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Schema } from '../../config/schema.js';
 import type { Logs } from '../../consumer/consumer.js';
+import type { HostInfo } from '../../internal/host-info.js';
 import type { BpfObject, NativeBinding } from '../../native/index.js';
+import type { SpanRecord } from '../../pdata/traces.js';
 import type { Logger } from '../../service/logger.js';
 import type { SelfTelemetry } from '../../service/telemetry.js';
 import type { CgroupIndex, CgroupEntry } from './cgroups.js';
@@ -66,6 +69,12 @@ export interface ProbeContext {
   readonly logsEnabled: boolean;
   /** Queues log records for the logs pipeline; flushed after each drained batch. */
   emitLogs(records: Logs): void;
+  /** True when a traces pipeline uses this receiver (emitSpans is a no-op otherwise). */
+  readonly tracesEnabled: boolean;
+  /** Hands finished spans to the traces pipeline (ownership passes). */
+  emitSpans(spans: SpanRecord[]): void;
+  /** The node the agent runs on (for probes that build their own resources). */
+  readonly host: HostInfo;
   /** A log record with this receiver's scope, ready to emit. */
   logRecord(resource: Resource, time: HrTime, eventName: string, body: string, attributes: Attributes, severity?: 'INFO' | 'WARN'): Logs[number];
 }
@@ -94,6 +103,13 @@ export interface Probe {
   started?(obj: BpfObject): void | Promise<void>;
   /** Each collection interval: write this probe's metrics. */
   collect?(out: MetricsWriter): void;
+  /**
+   * Each collection interval: metrics the probe builds itself (e.g. histograms of the l7 probe), one
+   * ResourceMetrics per resource, sent with the receiver's own.
+   */
+  collectResourceMetrics?(): ResourceMetrics[];
+  /** At shutdown, after the last drain and before the last collection: emit what is still held. */
+  flush?(): void;
   /** Called once after the readers are stopped and the object destroyed. */
   shutdown?(): void;
 }

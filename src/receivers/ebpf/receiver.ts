@@ -14,7 +14,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { DataPoint, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Component, Host } from '../../component/component.js';
 import type { Settings } from '../../component/factory.js';
-import type { Logs, LogsConsumer, MetricsConsumer } from '../../consumer/consumer.js';
+import type { Logs, LogsConsumer, MetricsConsumer, TracesConsumer } from '../../consumer/consumer.js';
 import type { NativeBinding } from '../../native/binding.js';
 import { BpfObject } from '../../native/bpf-object.js';
 import { BpfError, NotSupportedError } from '../../native/errors.js';
@@ -24,6 +24,7 @@ import { defaultObjectDir, loadNative } from '../../native/load.js';
 import type { RingReader } from '../../native/ring-reader.js';
 import { forEachRecord } from '../../native/ring-records.js';
 import { gaugeMetric, resourceMetrics, sumMetric } from '../../pdata/metrics.js';
+import type { SpanRecord } from '../../pdata/traces.js';
 import { nowHrTime } from '../../pdata/time.js';
 import type { Counter, HistogramFamily } from '../../service/telemetry.js';
 import { VERSION } from '../../version.js';
@@ -103,6 +104,7 @@ export class EbpfReceiver implements Component {
   readonly #opts: EbpfReceiverOptions;
   #metrics?: MetricsConsumer;
   #logs?: LogsConsumer;
+  #traces?: TracesConsumer;
   #native?: NativeBinding;
   #running: Running[] = [];
   #cgroups?: CgroupIndex;
@@ -134,6 +136,10 @@ export class EbpfReceiver implements Component {
 
   setLogsConsumer(next: LogsConsumer): void {
     this.#logs = next;
+  }
+
+  setTracesConsumer(next: TracesConsumer): void {
+    this.#traces = next;
   }
 
   /** The probes that are running (after start). */
@@ -215,6 +221,7 @@ export class EbpfReceiver implements Component {
 
   #context(native: NativeBinding, features: KernelFeatures, probeName: string): ProbeContext {
     const hasLogs = (): boolean => this.#logs !== undefined;
+    const hasTraces = (): boolean => this.#traces !== undefined;
     return {
       logger: this.#set.logger.child({ probe: probeName }),
       telemetry: this.#set.telemetry,
@@ -231,6 +238,11 @@ export class EbpfReceiver implements Component {
         return hasLogs();
       },
       emitLogs: (records) => this.#queueLogs(records),
+      get tracesEnabled() {
+        return hasTraces();
+      },
+      emitSpans: (spans) => this.#emitSpans(spans),
+      host: this.#set.host,
       logRecord: (resource, time, eventName, body, attributes, severity = 'INFO') => ({
         hrTime: time,
         hrTimeObserved: time,
@@ -347,6 +359,14 @@ export class EbpfReceiver implements Component {
     }));
   }
 
+  #emitSpans(spans: SpanRecord[]): void {
+    const next = this.#traces;
+    if (!next || spans.length === 0) return;
+    this.#track(next.consumeTraces(spans).catch((e: unknown) => {
+      this.#set.logger.warnOnce('consume-traces', 'spans refused downstream', { error: (e as Error).message });
+    }));
+  }
+
   #track(p: Promise<void>): void {
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
@@ -435,7 +455,12 @@ export class EbpfReceiver implements Component {
     this.#sampleKernelCounters();
     this.#telemetryRefresh?.();
     this.#cgroups?.sweep();
-    return w.result();
+    const out = w.result();
+    for (const r of this.#running) {
+      const own = r.probe.collectResourceMetrics?.();
+      if (own) for (const rm of own) out.push(rm);
+    }
+    return out;
   }
 
   #collect(): void {
@@ -491,6 +516,13 @@ export class EbpfReceiver implements Component {
           if (r.reader) while (r.reader.drain((buf, records, bytes) => { this.#batchHist.labels(this.#rid, r.name).observe(records); forEachRecord(buf, bytes, r.onRecord); }) > 0) { /* drain */ }
         } catch {
           // closed
+        }
+      }
+      for (const r of this.#running) {
+        try {
+          r.probe.flush?.();
+        } catch (e) {
+          this.#set.logger.warn('probe flush failed', { probe: r.name, error: (e as Error).message });
         }
       }
       this.#flushLogs();
