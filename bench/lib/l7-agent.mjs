@@ -10,7 +10,9 @@ const { ParserRegistry } = await import(`${root}dist/src/receivers/ebpf/l7/regis
 const { http1Parser } = await import(`${root}dist/src/receivers/ebpf/l7/protocols/http1/parser.js`);
 const { L7Adapter } = await import(`${root}dist/src/receivers/ebpf/probes/l7/adapter.js`);
 const cap = await import(`${root}dist/src/receivers/ebpf/probes/l7/capture.js`);
-const { ProtobufTraceSerializer, ProtobufMetricsSerializer } = await import('@opentelemetry/otlp-transformer');
+const { ProtobufMetricsSerializer } = await import('@opentelemetry/otlp-transformer');
+// What the otlp exporter does with a batch of spans.
+const { encodeTraces } = await import(`${root}dist/src/internal/otlp/proto.js`);
 
 export class BenchL7Agent {
   /** `port`: also count the spans of this server port apart (`portSpans`): the machine's other traffic is traced too. */
@@ -51,7 +53,7 @@ export class BenchL7Agent {
     const spans = this.pipeline.tick(undefined, force);
     this.spans += spans.length;
     if (this.port) for (const s of spans) if (s.attributes['server.port'] === this.port) this.portSpans++;
-    for (let i = 0; i < spans.length; i += 512) this.exportedBytes += ProtobufTraceSerializer.serializeRequest(spans.slice(i, i + 512)).length;
+    for (let i = 0; i < spans.length; i += 512) this.exportedBytes += encodeTraces(spans.slice(i, i + 512)).length;
   }
 
   #exportMetrics() {
