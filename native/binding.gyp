@@ -9,7 +9,8 @@
         "src/map.c",
         "src/ring.c",
         "src/netlink.c",
-        "src/layouts.c"
+        "src/layouts.c",
+        "src/layouts_tcp.c"
       ],
       "include_dirs": [
         "../build/libbpf/include",

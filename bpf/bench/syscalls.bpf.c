@@ -3,7 +3,7 @@
  * Benchmark comparison only: the (pid, fd) bookkeeping coroot-node-agent does with
  * syscalls:sys_enter/exit_connect, sys_exit_accept4 and sys_enter_close. Enabling any
  * syscall tracepoint flags every task for the tracing slow path, which is what this
- * object exists to measure against the tp_btf socket-state programs (BENCHMARKS-ebpf.md).
+ * object exists to measure against the tp_btf socket-state programs (BENCHMARKS.md).
  */
 #include "vmlinux.bpf.h"
 #include "syscalls.h"

@@ -49,23 +49,43 @@ static __always_inline void *sonde_reserve(__u64 size)
 	return e;
 }
 
+/*
+ * The submit flags for a record of `size` bytes, given `avail`: the ring's unconsumed bytes
+ * including this record's footprint (see the wakeup policy above).
+ */
+static __always_inline __u64 sonde_wakeup_flags(__u64 size, __u64 avail)
+{
+	__u64 mark = targ_wakeup_bytes;
+	/* this record's footprint in the ring: 8-byte header, 8-byte aligned */
+	__u64 footprint = (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
+
+	if (mark == 0)
+		return 0;
+	if (avail >= mark && (avail < footprint || (avail - footprint) / mark != avail / mark))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* size: what was passed to sonde_reserve() */
 static __always_inline void sonde_submit(void *e, __u64 size)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	__u64 mark = targ_wakeup_bytes;
+	bpf_ringbuf_submit(e, sonde_wakeup_flags(size, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)));
+}
 
-	if (mark == 0) {
-		flags = 0;
-	} else {
-		/* this record's footprint in the ring: 8-byte header, 8-byte aligned */
-		__u64 footprint = (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
-		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+/*
+ * Copies a variable-size record (bpf_ringbuf_reserve() needs a constant size) with the same
+ * wakeup policy; `size` must be bounded for the verifier. Returns 0 or counts RINGBUF_FULL.
+ */
+static __always_inline int sonde_output(void *data, __u64 size)
+{
+	__u64 footprint = (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + footprint;
 
-		if (avail >= mark && (avail < footprint || (avail - footprint) / mark != avail / mark))
-			flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, data, size, sonde_wakeup_flags(size, avail))) {
+		sonde_count_lost(SONDE_LOST_RINGBUF_FULL);
+		return -1;
 	}
-	bpf_ringbuf_submit(e, flags);
+	return 0;
 }
 
 #endif /* __SONDE_RINGBUF_BPF_H */

@@ -2,7 +2,7 @@
 /*
  * TCP connections from socket state changes (tp_btf/inet_sock_set_state) and retransmits
  * (tp_btf/tcp_retransmit_skb). No syscall tracepoints: they put every syscall of every
- * process on the tracing slow path (see BENCHMARKS-ebpf.md).
+ * process on the tracing slow path (see BENCHMARKS.md).
  *
  *   CLOSE -> SYN_SENT          process context: connect(); record the connection (client)
  *   SYN_SENT -> ESTABLISHED    CONNECT with latency

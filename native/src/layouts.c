@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "process.h"
 #include "tcp.h"
+#include "l7.h"
 #include "ringbench.h"
 /* kernel ABI used from user space over netlink (conntrack lookups, socket discovery) */
 #include <linux/netlink.h>
@@ -94,6 +95,53 @@ static const struct field_desc tcp_fields[] = {
 _Static_assert(8 * 6 + sizeof(struct sonde_tuple) + 4 * 5 + 1 + 1 + 2 == sizeof(struct tcp_event),
 	       "tcp_event field list incomplete");
 
+static const struct field_desc l7_detector_fields[] = {
+	F(struct l7_detector, prefix), F(struct l7_detector, mask),     F(struct l7_detector, len),
+	F(struct l7_detector, protocol), F(struct l7_detector, dir),    F(struct l7_detector, _pad0),
+};
+_Static_assert(L7_DETECT_LEN * 2 + 1 + 1 + 1 + 5 == sizeof(struct l7_detector), "l7_detector field list incomplete");
+
+static const struct field_desc l7_event_fields[] = {
+	F(struct l7_event, ts_ns),  F(struct l7_event, cookie), F(struct l7_event, latency_ns), F(struct l7_event, type),
+	F(struct l7_event, pid),    F(struct l7_event, tid),    F(struct l7_event, length),     F(struct l7_event, gap),
+	F(struct l7_event, captured), F(struct l7_event, dir),  F(struct l7_event, flags),
+};
+_Static_assert(8 * 3 + 4 * 5 + 2 + 1 + 1 == sizeof(struct l7_event), "l7_event field list incomplete");
+
+static const struct field_desc l7_conn_event_fields[] = {
+	F(struct l7_conn_event, ts_ns),
+	F(struct l7_conn_event, cookie),
+	F(struct l7_conn_event, start_ns),
+	F(struct l7_conn_event, type),
+	F(struct l7_conn_event, pid),
+	F(struct l7_conn_event, cgroup_id),
+	F(struct l7_conn_event, tuple),
+	{"tuple.saddr", offsetof(struct l7_conn_event, tuple.saddr), FSIZE(struct l7_conn_event, tuple.saddr)},
+	{"tuple.daddr", offsetof(struct l7_conn_event, tuple.daddr), FSIZE(struct l7_conn_event, tuple.daddr)},
+	{"tuple.family", offsetof(struct l7_conn_event, tuple.family), FSIZE(struct l7_conn_event, tuple.family)},
+	{"tuple.sport", offsetof(struct l7_conn_event, tuple.sport), FSIZE(struct l7_conn_event, tuple.sport)},
+	{"tuple.dport", offsetof(struct l7_conn_event, tuple.dport), FSIZE(struct l7_conn_event, tuple.dport)},
+	F(struct l7_conn_event, netns),
+	F(struct l7_conn_event, role),
+	F(struct l7_conn_event, protocol),
+	F(struct l7_conn_event, flags),
+	F(struct l7_conn_event, _pad0),
+};
+_Static_assert(8 * 3 + 4 * 2 + 8 + sizeof(struct sonde_tuple) + 4 + 1 * 4 == sizeof(struct l7_conn_event),
+	       "l7_conn_event field list incomplete");
+
+static const struct field_desc l7_endpoint_fields[] = {
+	F(struct l7_endpoint, addr), F(struct l7_endpoint, family), F(struct l7_endpoint, port), F(struct l7_endpoint, _pad0),
+};
+_Static_assert(SONDE_ADDR_LEN + 2 + 2 + 4 == sizeof(struct l7_endpoint), "l7_endpoint field list incomplete");
+
+static const struct field_desc l7_conn_fields[] = {
+	F(struct l7_conn, req_start_ns), F(struct l7_conn, writer), F(struct l7_conn, next_seq), F(struct l7_conn, pid),
+	F(struct l7_conn, protocol),     F(struct l7_conn, role),     F(struct l7_conn, state),
+	F(struct l7_conn, tries),        F(struct l7_conn, last_dir), F(struct l7_conn, _pad0),
+};
+_Static_assert(8 + 8 + 8 + 4 + 1 * 4 + 1 + 7 == sizeof(struct l7_conn), "l7_conn field list incomplete");
+
 static const struct field_desc ringbench_cfg_fields[] = {
 	F(struct ringbench_cfg, target_tgid), F(struct ringbench_cfg, events_per_call),
 };
@@ -143,6 +191,11 @@ static const struct struct_desc structs[] = {
 	STRUCT(sonde_listener, listener_fields),
 	STRUCT(process_event, process_fields),
 	STRUCT(tcp_event, tcp_fields),
+	STRUCT(l7_detector, l7_detector_fields),
+	STRUCT(l7_event, l7_event_fields),
+	STRUCT(l7_conn_event, l7_conn_event_fields),
+	STRUCT(l7_conn, l7_conn_fields),
+	STRUCT(l7_endpoint, l7_endpoint_fields),
 	STRUCT(ringbench_cfg, ringbench_cfg_fields),
 };
 
@@ -163,6 +216,13 @@ static const struct enum_desc enums[] = {
 	E(SONDE_TCP_ESTABLISHED), E(SONDE_TCP_SYN_SENT), E(SONDE_TCP_SYN_RECV), E(SONDE_TCP_FIN_WAIT1),
 	E(SONDE_TCP_FIN_WAIT2), E(SONDE_TCP_TIME_WAIT), E(SONDE_TCP_CLOSE), E(SONDE_TCP_CLOSE_WAIT),
 	E(SONDE_TCP_LAST_ACK), E(SONDE_TCP_LISTEN), E(SONDE_TCP_CLOSING), E(SONDE_TCP_NEW_SYN_RECV),
+	E(L7_EVENT_OPEN), E(L7_EVENT_DATA), E(L7_EVENT_CLOSE), E(L7_EVENT_OWNER), E(L7_DIR_EGRESS), E(L7_DIR_INGRESS),
+	E(L7_DETECT_REQUEST), E(L7_DETECT_RESPONSE),
+	E(L7_CONN_TRACKED), E(L7_CONN_FROM_START), E(L7_CONN_OWNER_TASK), E(L7_DATA_TASK), E(L7_DATA_CONTINUATION),
+	E(L7_STAT_DETECTED), E(L7_STAT_UNDETECTED), E(L7_STAT_DUPLICATE), E(L7_STAT_GAP), E(L7_STAT_SELF),
+	E(L7_STAT_OWNER_CHANGED), E(L7_STAT_NOT_LINEAR), E(L7_STAT__MAX),
+	E(L7_CAPTURE_MAX), E(L7_DETECT_LEN), E(L7_DETECTORS_MAX), E(L7_PROTOCOLS_MAX),
+	E(L7_STATE_IGNORED), E(L7_STATE_SEQ_EGRESS), E(L7_STATE_SEQ_INGRESS), E(L7_STATE_OWNER_TASK), E(L7_STATE_STARTED), E(L7_STATE_INIT),
 	/* the ring-buffer record header that batches keep (src/native/ring-records.ts) */
 	E(BPF_RINGBUF_HDR_SZ), E(BPF_RINGBUF_BUSY_BIT), E(BPF_RINGBUF_DISCARD_BIT),
 	/* netlink (src/native/netlink.ts), conntrack lookups and sock_diag discovery */
@@ -171,10 +231,12 @@ static const struct enum_desc enums[] = {
 	E(IPCTNL_MSG_CT_GET), E(CTA_TUPLE_ORIG), E(CTA_TUPLE_REPLY), E(CTA_TUPLE_IP), E(CTA_TUPLE_PROTO),
 	E(CTA_IP_V4_SRC), E(CTA_IP_V4_DST), E(CTA_IP_V6_SRC), E(CTA_IP_V6_DST), E(CTA_PROTO_NUM),
 	E(CTA_PROTO_SRC_PORT), E(CTA_PROTO_DST_PORT), E(CTA_STATUS), E(IPS_SRC_NAT), E(IPS_DST_NAT),
-	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE),
+	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE), E(INET_DIAG_INFO),
 	/* bpf_map_update_elem flags */
 	E(BPF_ANY), E(BPF_NOEXIST), E(BPF_EXIST),
 };
+
+void sonde_tcp_info_offsets(size_t *acked, size_t *received);
 
 /* layouts(): { structs: { name: { size, fields: { name: { offset, size } } } }, enums: { NAME: value } } */
 static napi_value js_layouts(napi_env env, napi_callback_info info)
@@ -207,6 +269,17 @@ static napi_value js_layouts(napi_env env, napi_callback_info info)
 		napi_value v;
 		napi_create_int64(env, enums[i].value, &v);
 		napi_set_named_property(env, e_obj, enums[i].name, v);
+	}
+	{
+		/* struct tcp_info (linux/tcp.h clashes with libuv's netinet/tcp.h here: layouts_tcp.c) */
+		size_t acked, received;
+		napi_value v;
+
+		sonde_tcp_info_offsets(&acked, &received);
+		napi_create_int64(env, (int64_t)acked, &v);
+		napi_set_named_property(env, e_obj, "TCP_INFO_BYTES_ACKED_OFFSET", v);
+		napi_create_int64(env, (int64_t)received, &v);
+		napi_set_named_property(env, e_obj, "TCP_INFO_BYTES_RECEIVED_OFFSET", v);
 	}
 	napi_set_named_property(env, result, "structs", s_obj);
 	napi_set_named_property(env, result, "enums", e_obj);

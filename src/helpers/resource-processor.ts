@@ -3,6 +3,8 @@ import type { Resource } from '@opentelemetry/resources';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Component, Host, Signal } from '../component/component.js';
+import type { Settings } from '../component/factory.js';
+import { SharedComponents } from '../component/shared.js';
 import type { Logs, LogsConsumer, Metrics, MetricsConsumer, Traces, TracesConsumer } from '../consumer/consumer.js';
 import { cloneTraces, SpanRecord } from '../pdata/traces.js';
 import { newProcessor } from './processor-helper.js';
@@ -156,3 +158,30 @@ export function newResourceProcessor<S extends Signal>(
   return newProcessor(signal, next, fn as never, { mutatesData: true, ...lifecycle });
 }
 
+
+/**
+ * create* methods for a processor whose one core per id (caches, runtime clients, informers) serves all
+ * three signals through a ResourceEnricher; each signal's processor ref-counts the core's lifecycle.
+ */
+export function sharedResourceProcessorMethods<C extends object, T extends Component & { readonly enricher: ResourceEnricher }>(create: (set: Settings, cfg: C) => T) {
+  const shared = new SharedComponents<C, T>();
+  const core = (set: Settings, cfg: C) => {
+    const s = shared.getOrCreate(cfg, () => create(set, cfg));
+    const h = s.handle();
+    return { enricher: s.instance.enricher, lifecycle: { start: h.start, shutdown: h.shutdown } };
+  };
+  return {
+    createTraces(set: Settings, cfg: C, next: TracesConsumer): Component & TracesConsumer {
+      const c = core(set, cfg);
+      return newResourceProcessor('traces', next, c.enricher, c.lifecycle);
+    },
+    createMetrics(set: Settings, cfg: C, next: MetricsConsumer): Component & MetricsConsumer {
+      const c = core(set, cfg);
+      return newResourceProcessor('metrics', next, c.enricher, c.lifecycle);
+    },
+    createLogs(set: Settings, cfg: C, next: LogsConsumer): Component & LogsConsumer {
+      const c = core(set, cfg);
+      return newResourceProcessor('logs', next, c.enricher, c.lifecycle);
+    },
+  };
+}

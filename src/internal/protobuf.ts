@@ -89,6 +89,9 @@ export class ProtoReader {
   }
 }
 
+/** Largest payload a length prefix of 0..4 varint bytes can carry (exclusive). */
+const LEN_LIMIT = [0, 128, 16384, 2097152, 268435456];
+
 /** Growable output buffer with the handful of writes Sonde needs. */
 export class ProtoWriter {
   buf: Buffer;
@@ -106,11 +109,25 @@ export class ProtoWriter {
   }
   varint(v: number): void {
     this.ensure(10);
+    const b = this.buf;
+    if (v < 0x80) {
+      b[this.pos++] = v;
+      return;
+    }
+    if (v < 0x80000000) {
+      // 31-bit fast path with integer shifts.
+      while (v >= 0x80) {
+        b[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      b[this.pos++] = v;
+      return;
+    }
     while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
+      b[this.pos++] = (v % 128) | 0x80;
       v = Math.floor(v / 128);
     }
-    this.buf[this.pos++] = v;
+    b[this.pos++] = v;
   }
   /** int64 (negative values take 10 bytes, two's complement). */
   int64(v: number): void {
@@ -133,8 +150,26 @@ export class ProtoWriter {
   }
   /** A string field (tag + length + utf-8). */
   string(field: number, s: string): void {
-    const max = s.length * 3;
+    const len = s.length;
     this.tag(field, WIRE_LEN);
+    if (len < 128) {
+      // Short strings: copy char codes while they are ASCII (cheaper than Buffer#write for a few bytes).
+      this.ensure(1 + len * 3);
+      const b = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[start + i] = c;
+      }
+      if (i === len) {
+        b[this.pos] = len;
+        this.pos = start + len;
+        return;
+      }
+    }
+    const max = len * 3;
     if (max < 128) {
       // One-byte length prefix: write the bytes, then the real length.
       this.ensure(1 + max);
@@ -171,14 +206,17 @@ export class ProtoWriter {
     return mark * 8 + reserve;
   }
   endLen(token: number): void {
-    const reserve = token % 8;
+    const reserve = token & 7;
     const mark = (token - reserve) / 8;
     let len = this.pos - mark - reserve;
-    if (len >= 2 ** (7 * reserve)) throw new Error(`protobuf: nested message of ${len} bytes exceeds its ${reserve}-byte length prefix`);
-    for (let i = 0; i < reserve; i++) {
-      this.buf[mark + i] = (len & 0x7f) | (i < reserve - 1 ? 0x80 : 0);
+    if (len >= LEN_LIMIT[reserve]) throw new Error(`protobuf: nested message of ${len} bytes exceeds its ${reserve}-byte length prefix`);
+    const b = this.buf;
+    const last = mark + reserve - 1;
+    for (let i = mark; i < last; i++) {
+      b[i] = (len & 0x7f) | 0x80;
       len >>>= 7;
     }
+    b[last] = len;
   }
   /** A copy of what was written. */
   finish(): Buffer {

@@ -142,6 +142,12 @@ export class BpfObject {
   }
 
   /** Names of the object's `const volatile` variables (settable with setRodata before load). */
+  /** The `const volatile` variables with their offsets and sizes (e.g. to describe the object to FakeNative). */
+  rodataVariables(): RodataVar[] {
+    this.rodataVars ??= mapErrors(() => this.native.objectRodataVars(this.handle));
+    return this.rodataVars.map((v) => ({ ...v }));
+  }
+
   rodataNames(): string[] {
     this.rodataVars ??= mapErrors(() => this.native.objectRodataVars(this.handle));
     return this.rodataVars.map((v) => v.name);

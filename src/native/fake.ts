@@ -66,15 +66,22 @@ export class FakeNative implements NativeBinding {
     this.opts = opts;
   }
 
-  /** Loads test/fixtures/ringbuf/<probe>/*.bin (sorted by name) as batches per probe. */
+  /**
+   * Loads test/fixtures/ringbuf/<probe>/*.bin (sorted by name) as batches per probe, and
+   * <probe>/object.json (programs, maps, rodata of the real object, written by the recorder) as its spec.
+   */
   static fromFixtures(dir: string, opts: Omit<FakeNativeOptions, 'batches'> = {}): FakeNative {
     const batches: Record<string, Buffer[]> = {};
+    const objects: Record<string, FakeObjectSpec> = { ...opts.objects };
     for (const probe of readdirSync(dir)) {
       let files: string[];
-      try { files = readdirSync(join(dir, probe)).filter((f) => f.endsWith('.bin')).sort(); } catch { continue; }
-      batches[probe] = files.map((f) => readFileSync(join(dir, probe, f)));
+      try { files = readdirSync(join(dir, probe)).sort(); } catch { continue; }
+      batches[probe] = files.filter((f) => f.endsWith('.bin')).map((f) => readFileSync(join(dir, probe, f)));
+      if (files.includes('object.json') && objects[probe] === undefined) {
+        objects[probe] = JSON.parse(readFileSync(join(dir, probe, 'object.json'), 'utf8')) as FakeObjectSpec;
+      }
     }
-    return new FakeNative({ ...opts, batches });
+    return new FakeNative({ ...opts, batches, objects });
   }
 
   private obj(h: ObjectHandle): FakeObject {

@@ -165,6 +165,7 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.equal(cfg.receivers.ebpf.proc_root, '/host/proc');
     assert.equal(cfg.receivers.ebpf.cgroup_root, '/host/sys/fs/cgroup');
     assert.equal(cfg.receivers.ebpf.mount_tracefs, false, 'tracefs comes from the host; mounting would need CAP_SYS_ADMIN');
+    assert.deepEqual(cfg.receivers.ebpf.probes, defaults.receivers.ebpf.probes, 'the probes of otel-config.yaml');
     for (const runtimes of [cfg.receivers.cgroups.runtimes, cfg.processors.container.runtimes]) {
       assert.ok(runtimes.containerd.endpoints.includes('/host/run/containerd/containerd.sock'));
       assert.ok(runtimes.containerd.endpoints.includes('/host/run/k3s/containerd/containerd.sock'));
@@ -174,7 +175,7 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.equal(cfg.processors.k8sattributes.auth_type, 'serviceAccount');
     const v = validate(objs, 'default');
     assert.equal(v.status, 0, v.out);
-    assert.match(v.out, /valid \(2 pipeline\(s\)/);
+    assert.match(v.out, /valid \(3 pipeline\(s\)/);
   });
 
   test('values the user sets win over the host paths; applyToConfig off leaves the config as written', () => {
@@ -211,7 +212,8 @@ describe('Helm chart deploy/helm/sonde', { skip, concurrency: false }, () => {
     assert.equal(one(objs, 'Namespace').metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
 
     const cfg = configOf(objs);
-    assert.deepEqual(Object.keys(cfg.exporters).sort(), ['clickhouse', 'otlp', 'prometheus', 'prometheusremotewrite']);
+    assert.deepEqual(Object.keys(cfg.exporters).sort(), ['clickhouse', 'debug', 'otlp', 'prometheus', 'prometheusremotewrite']);
+    assert.deepEqual(cfg.service.pipelines.traces.exporters, ['debug', 'otlp', 'clickhouse']);
     assert.equal(cfg.exporters.otlp.headers.authorization, 'Bearer ${env:OTLP_TOKEN}');
     assert.deepEqual(cfg.exporters.otlp.tls, { insecure: true });
     assert.equal(cfg.exporters.prometheusremotewrite.bearer_token, '${env:REMOTE_WRITE_TOKEN}');

@@ -88,7 +88,7 @@ describe('README "Deploy"', () => {
       const objs = objects(m) as Obj[];
       const cm = objs.find((o) => o.kind === 'ConfigMap')!;
       const cfg = parse(cm.data['config.yaml'] as string) as Obj;
-      const added = Object.keys(cfg.exporters).filter((e) => e !== 'prometheus');
+      const added = Object.keys(cfg.exporters).filter((e) => e !== 'prometheus' && e !== 'debug');
       assert.equal(added.length, 1, cmd.join(' '));
       backends.add(added[0]);
       assert.ok((cfg.service.pipelines.metrics.exporters as string[]).includes(added[0]));

@@ -51,6 +51,7 @@ const up = (p: ChildProcess) => new Promise<void>((r) => p.stdout!.once('data', 
 
 const argFor: Record<string, () => string | undefined> = {
   cgroup_skb: () => cgDir,
+  l7: () => cg2,
   proc_fd: () => String(rootProc!.pid),
   proc_fd_other_uid: () => String(otherProc!.pid),
   proc_ns: () => String(rootProc!.pid),

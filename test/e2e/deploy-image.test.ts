@@ -108,7 +108,8 @@ describe('the Dockerfile, built without an engine', { skip, concurrency: false }
   test('the image runs as the chart\'s DaemonSet container: node and eBPF metrics', async () => {
     const metricsPort = await freePort();
     const telemetryPort = await freePort();
-    const objs = objects(helmTemplate(buildK8sTools(), { args: ['--namespace', 'sonde', '--set', `ports.metrics=${metricsPort}`, '--set', `ports.telemetry=${telemetryPort}`, '--set', 'config.processors.k8sattributes=null', '--set-json', 'config.service.pipelines.metrics/containers.processors=["cgroup","container","batch"]'] }));
+    // no API server here: k8sattributes keeps to the runtime's labels (auth_type none)
+    const objs = objects(helmTemplate(buildK8sTools(), { args: ['--namespace', 'sonde', '--set', `ports.metrics=${metricsPort}`, '--set', `ports.telemetry=${telemetryPort}`, '--set', 'config.processors.k8sattributes.auth_type=none'] }));
     const one = (kind: string): Obj => objs.find((o) => o.kind === kind)!;
     cg = new TestCgroup(CgroupFs.detect(), `${TOP}/kubepods/pod1/${'b'.repeat(64)}`);
     pod = startPod({

@@ -236,6 +236,17 @@ describe('the DaemonSet\'s container on this host (image entrypoint contract)', 
     assert.match(telemetry, /sonde_ebpf_events_total\{[^}]*probe="tcp"[^}]*\} [1-9]/);
   });
 
+  test('the pod\'s container: L7 request metrics (the l7 probe\'s cgroup_skb programs on the host\'s cgroup v2 root)', async (t) => {
+    const cid = `container_id="/k8s/${NS}/${POD}/app"`;
+    const line = await pollUntil('HTTP request metrics', async () => {
+      const b = await scrape(metricsPort);
+      return b.split('\n').find((l) => l.startsWith('container_http_requests_total{') && l.includes(cid) && l.includes(`destination="127.0.0.1:${httpPort}"`));
+    }, 60_000, 500);
+    t.diagnostic(line);
+    assert.match(line, /status="2xx"/);
+    assert.ok(Number(line.split(' ').at(-1)) >= 1);
+  });
+
   test('liveness and readiness (the chart\'s probes) and the image HEALTHCHECK answer', async () => {
     const c = one('DaemonSet').spec.template.spec.containers[0] as Obj;
     const port = (name: string) => (c.ports as Obj[]).find((p) => p.name === name)!.containerPort as number;

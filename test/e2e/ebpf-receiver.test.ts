@@ -32,6 +32,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'sonde-ebpf-e2e-'));
 const groups: TestCgroup[] = [];
 const children: ChildProcess[] = [];
 const NODE = process.execPath;
+// host-side veth subnets (10.231.<n>.0/30) derived from the pid: concurrent runs on one machine do not collide
+const SUBNET = 100 + 2 * (process.pid % 60);
 
 // Replies `reply` bytes once it got `send` bytes; closes after the client (hold) or right away.
 const SERVER = `
@@ -273,7 +275,7 @@ void describe('ebpf receiver (e2e, root): metrics and logs through the Service',
     await waitMetric('listener gone', (m) => value(m, srvG.path, 'container_net_tcp_listen_info', { listen_addr: dest }) === undefined);
   });
 
-  void test('active connections and bytes exact for a known transfer', async () => {
+  void test('active connections and bytes exact for a known transfer, live while open and after the close', async () => {
     const K = 3, SEND = 12_345, REPLY = 54_321;
     const srvG = cgroup('hold-srv');
     const cliG = cgroup('hold-cli');
@@ -283,19 +285,25 @@ void describe('ebpf receiver (e2e, root): metrics and logs through the Service',
     const pair = { destination: dest, actual_destination: dest };
     const cli = node(cliG, HOLDER, ['127.0.0.1', port, K, SEND, REPLY]);
     await cli.next('open');
-    let md = await waitMetric('K active', (m) => value(m, cliG.path, 'container_net_tcp_active_connections', pair) === K);
+    // while the connections are open: live byte counts (sock_diag) at each collection
+    let md = await waitMetric('K active with their bytes', (m) => value(m, cliG.path, 'container_net_tcp_active_connections', pair) === K &&
+      value(m, cliG.path, 'container_net_tcp_bytes_received_total', pair) === K * REPLY);
     assert.equal(value(md, cliG.path, 'container_net_tcp_successful_connects_total', pair), K);
-    assert.equal(value(md, cliG.path, 'container_net_tcp_bytes_sent_total', pair), 0, 'bytes are counted when a connection closes');
+    assert.equal(value(md, cliG.path, 'container_net_tcp_bytes_sent_total', pair), K * SEND);
     cli.child.stdin!.write('x');
     await cli.next('closed');
-    md = await waitMetric('closed', (m) => value(m, cliG.path, 'container_net_tcp_active_connections', pair) === 0 && value(m, cliG.path, 'container_net_tcp_bytes_received_total', pair) === K * REPLY);
+    // after the close: the same totals (the close adds only what live reads had not counted)
+    md = await waitMetric('closed', (m) => value(m, cliG.path, 'container_net_tcp_active_connections', pair) === 0);
+    await new Promise((r) => setTimeout(r, 500));
+    md = latest()!;
     assert.equal(value(md, cliG.path, 'container_net_tcp_bytes_sent_total', pair), K * SEND);
+    assert.equal(value(md, cliG.path, 'container_net_tcp_bytes_received_total', pair), K * REPLY);
     srv.child.stdin!.write('x');
     await srv.exited();
   });
 
   void test('connect into a namespace whose veth drops SYNs: a failed connect (timeout) for that destination', async () => {
-    const ns = new TestNetns('rxto', 61);
+    const ns = new TestNetns('rxto', SUBNET);
     try {
       ns.exec('iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP']);
       const g = cgroup('timeout');
@@ -321,7 +329,7 @@ except OSError as e:
   });
 
   void test('retransmits on a lossy path (iptables statistic drop) counted for that destination', async () => {
-    const ns = new TestNetns('rxrt', 62);
+    const ns = new TestNetns('rxrt', SUBNET + 1);
     try {
       const srv = new Lines(spawn('ip', [...ns.prefix.slice(1), NODE, '--input-type=module', '-e', SERVER, '400000', '10', ns.nsAddr], { stdio: ['pipe', 'pipe', 'pipe'] }));
       const port = Number((await srv.next('port'))[0]);

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { loadNative } from '../../src/native/load.js';
 import { BpfObject } from '../../src/native/bpf-object.js';
+import { ENUMS } from '../../src/native/layouts.generated.js';
 import type { RingReader } from '../../src/native/ring-reader.js';
 import { connectFailureReason, decodeTcpBatch, TcpEventType, ConnRole, type TcpEvent } from '../../src/receivers/ebpf/probes/tcp/decode.js';
 import { bpfObjectPath } from '../helpers/paths.js';
@@ -268,7 +269,7 @@ except OSError as e:
 
   void test('lost-event counters are readable per reason', () => {
     const lost = obj.lostCounters();
-    assert.equal(lost.length, 3);
+    assert.equal(lost.length, ENUMS.SONDE_LOST__MAX);
     assert.equal(lost[0], 0n, 'no ring-buffer drops at this rate');
   });
 });

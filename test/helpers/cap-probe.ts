@@ -6,6 +6,8 @@ import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { BpfObject, NetlinkSocket, errorOf, loadNative } from '../../src/native/index.js';
 import { conntrackGetRequest } from '../../src/receivers/ebpf/net/conntrack.js';
+import { attachL7Object, configureL7Object, hasSendmsgTracepoint } from '../../src/receivers/ebpf/probes/l7/capture.js';
+import { L7_PARSERS } from '../../src/receivers/ebpf/probes/l7/probe.js';
 import { sockDiagRequest } from '../../src/receivers/ebpf/net/discovery.js';
 import { bpfObjectPath } from './paths.js';
 
@@ -30,6 +32,25 @@ async function run(action: string, arg: string | undefined): Promise<string> {
         o.destroy();
       }
       return 'loaded and attached';
+    }
+    case 'l7': {
+      // the l7 probe as the receiver starts it: the tcp object (its connection table is shared), then
+      // the l7 object's tracing programs and its cgroup_skb pair on the cgroup v2 root (arg)
+      const native = loadNative();
+      const tcp = BpfObject.open(native, bpfObjectPath('tcp'));
+      const l7 = BpfObject.open(native, bpfObjectPath('l7'));
+      try {
+        tcp.setRodata('targ_self_tgid', process.pid);
+        tcp.load();
+        configureL7Object(l7, tcp, { captureBytes: 256, detectTries: 4, selfPid: process.pid, protocols: L7_PARSERS.map((p) => p.name) }, { sendmsgTracepoint: hasSendmsgTracepoint() });
+        l7.load();
+        const links = attachL7Object(l7, arg!);
+        for (const l of links) l.destroy();
+        return `${links.length} links (tracing + cgroup_skb on ${arg})`;
+      } finally {
+        l7.destroy();
+        tcp.destroy();
+      }
     }
     case 'cgroup_skb': {
       const o = BpfObject.open(loadNative(), bpfObjectPath('test_cgroup_count'));

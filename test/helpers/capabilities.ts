@@ -17,6 +17,7 @@ export const CAPABILITY_MATRIX: readonly CapabilityRow[] = [
   { action: 'tracing', feature: 'ebpf `process` probe: load + attach tp_btf programs (exec, exit, fork, OOM), maps, ring buffer', needs: ['BPF', 'PERFMON'], chart: true },
   { action: 'tcp', feature: 'ebpf `tcp` probe: load + attach tp_btf/fentry programs, maps, ring buffer', needs: ['BPF', 'PERFMON'], chart: true },
   { action: 'memlock', feature: 'BPF memory with RLIMIT_MEMLOCK at 64 KiB (kernel ≥ 5.11 charges the memory cgroup instead)', needs: ['BPF', 'PERFMON'], chart: true },
+  { action: 'l7', feature: 'ebpf `l7` probe: tracing programs + socket storage, cgroup_skb egress/ingress on the cgroup v2 root', needs: ['BPF', 'PERFMON', 'NET_ADMIN'], chart: true },
   { action: 'cgroup_skb', feature: 'cgroup_skb program (the L7 probe\'s kind) attached to a cgroup', needs: ['BPF', 'NET_ADMIN'], chart: true },
   { action: 'conntrack', feature: 'conntrack lookup (`actual_destination`) in the agent\'s network namespace', needs: ['NET_ADMIN'], chart: true },
   { action: 'proc_fd', feature: 'discovery: socket inodes in `/proc/<pid>/fd` of root processes', needs: ['SYS_PTRACE'], chart: true },

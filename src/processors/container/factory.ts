@@ -1,17 +1,8 @@
-import type { ProcessorFactory, Settings } from '../../component/factory.js';
-import { SharedComponents } from '../../component/shared.js';
-import { newResourceProcessor } from '../../helpers/resource-processor.js';
+import type { ProcessorFactory } from '../../component/factory.js';
+import { sharedResourceProcessorMethods } from '../../helpers/resource-processor.js';
 import type { ContainerProcessorConfig } from './config.js';
 import { containerProcessorConfigSchema, createDefaultContainerProcessorConfig } from './config.js';
 import { ContainerProcessorCore } from './container.js';
-
-const shared = new SharedComponents<ContainerProcessorConfig, ContainerProcessorCore>();
-
-function core(set: Settings, cfg: ContainerProcessorConfig) {
-  const s = shared.getOrCreate(cfg, () => new ContainerProcessorCore(set, cfg));
-  const h = s.handle();
-  return { enricher: s.instance.enricher, lifecycle: { start: h.start, shutdown: h.shutdown } };
-}
 
 export const containerProcessorFactory: ProcessorFactory<ContainerProcessorConfig> = {
   kind: 'processor',
@@ -20,16 +11,5 @@ export const containerProcessorFactory: ProcessorFactory<ContainerProcessorConfi
   stability: { traces: 'alpha', metrics: 'alpha', logs: 'alpha' },
   configSchema: containerProcessorConfigSchema,
   createDefaultConfig: createDefaultContainerProcessorConfig,
-  createTraces(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('traces', next, c.enricher, c.lifecycle);
-  },
-  createMetrics(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('metrics', next, c.enricher, c.lifecycle);
-  },
-  createLogs(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('logs', next, c.enricher, c.lifecycle);
-  },
+  ...sharedResourceProcessorMethods((set, cfg: ContainerProcessorConfig) => new ContainerProcessorCore(set, cfg)),
 };

@@ -1,17 +1,8 @@
-import type { ProcessorFactory, Settings } from '../../component/factory.js';
-import { SharedComponents } from '../../component/shared.js';
-import { newResourceProcessor } from '../../helpers/resource-processor.js';
+import type { ProcessorFactory } from '../../component/factory.js';
+import { sharedResourceProcessorMethods } from '../../helpers/resource-processor.js';
 import type { K8sAttributesConfig } from './config.js';
 import { createDefaultK8sAttributesConfig, k8sAttributesConfigSchema } from './config.js';
 import { K8sAttributesCore } from './k8sattributes.js';
-
-const shared = new SharedComponents<K8sAttributesConfig, K8sAttributesCore>();
-
-function core(set: Settings, cfg: K8sAttributesConfig) {
-  const s = shared.getOrCreate(cfg, () => new K8sAttributesCore(set, cfg));
-  const h = s.handle();
-  return { enricher: s.instance.enricher, lifecycle: { start: h.start, shutdown: h.shutdown } };
-}
 
 export const k8sAttributesProcessorFactory: ProcessorFactory<K8sAttributesConfig> = {
   kind: 'processor',
@@ -20,16 +11,5 @@ export const k8sAttributesProcessorFactory: ProcessorFactory<K8sAttributesConfig
   stability: { traces: 'alpha', metrics: 'alpha', logs: 'alpha' },
   configSchema: k8sAttributesConfigSchema,
   createDefaultConfig: createDefaultK8sAttributesConfig,
-  createTraces(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('traces', next, c.enricher, c.lifecycle);
-  },
-  createMetrics(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('metrics', next, c.enricher, c.lifecycle);
-  },
-  createLogs(set, cfg, next) {
-    const c = core(set, cfg);
-    return newResourceProcessor('logs', next, c.enricher, c.lifecycle);
-  },
+  ...sharedResourceProcessorMethods((set, cfg: K8sAttributesConfig) => new K8sAttributesCore(set, cfg)),
 };

@@ -49,7 +49,9 @@ export class CgroupIndex {
   readonly stats: CgroupIndexStats = { byPid: 0, byId: 0, unknown: 0 };
   readonly #base: Resource;
   readonly #entries = new Map<string, CgroupEntry>();
-  readonly #idPaths = new Map<number, string | null>();
+  readonly #idPaths = new Map<number, string>();
+  readonly #idMiss = new Map<number, number>();
+  #lastWalk = 0;
   /** pid → entry, in front of the resolver (whose hits cost a clock read and an LRU touch): dropped at
    * each sweep (collection interval) and on the pid's exec/exit, so a reused pid is re-resolved. */
   readonly #pidEntries = new Map<number, CgroupEntry>();
@@ -58,7 +60,8 @@ export class CgroupIndex {
   constructor(opts: CgroupIndexOptions) {
     this.pids = new PidCgroupResolver({ procRoot: opts.procRoot, maxEntries: opts.maxPids ?? 65_536 });
     this.fs = CgroupFs.detect(opts.cgroupRoot);
-    this.ids = new CgroupIdResolver(this.fs);
+    // walks only when pathOfId asks (the first lookup walks once by itself)
+    this.ids = new CgroupIdResolver(this.fs, { minRescanMs: Infinity });
     this.#base = opts.base;
     this.root = this.entry('/');
   }
@@ -73,14 +76,35 @@ export class CgroupIndex {
     return e;
   }
 
-  /** v2 cgroup id → path (cached per id, including misses until the next rescan). */
+  /**
+   * v2 cgroup id → path. Hits are cached (until the next sweep). An unknown id (usually a cgroup created
+   * since the last walk) triggers a walk of the unified hierarchy, at most one per 100 ms; an id a walk did
+   * not find is not looked for again for 30 s (deleted cgroups must not cause a walk per event).
+   */
   pathOfId(id: number): string | undefined {
     if (id === 0) return undefined;
     const hit = this.#idPaths.get(id);
-    if (hit !== undefined) return hit ?? undefined;
+    if (hit !== undefined) return hit;
+    const known = this.ids.pathOf(id);
+    if (known !== undefined) {
+      this.#idPaths.set(id, known);
+      return known;
+    }
+    const now = Date.now();
+    const missUntil = this.#idMiss.get(id);
+    if (missUntil !== undefined && now < missUntil) return undefined;
+    if (now - this.#lastWalk < 100) return undefined;
+    this.#lastWalk = now;
+    this.ids.rescan();
     const p = this.ids.pathOf(id);
-    if (p !== undefined) this.#idPaths.set(id, p);
-    return p;
+    if (p !== undefined) {
+      this.#idMiss.delete(id);
+      this.#idPaths.set(id, p);
+      return p;
+    }
+    if (this.#idMiss.size > 10_000) this.#idMiss.clear();
+    this.#idMiss.set(id, now + 30_000);
+    return undefined;
   }
 
   /** The cgroup of an event (see the class comment for the order). */

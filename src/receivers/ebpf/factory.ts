@@ -29,8 +29,8 @@ export function createEbpfReceiverFactory(opts: EbpfReceiverFactoryOptions = {})
   return {
     kind: 'receiver',
     type: 'ebpf',
-    description: 'Kernel events through eBPF (CO-RE, libbpf): coroot container_net_tcp_* and container_oom_kills_total metrics per cgroup; process exec/exit/OOM logs.',
-    stability: { metrics: 'alpha', logs: 'alpha' },
+    description: 'Kernel events through eBPF (CO-RE, libbpf): coroot container_net_tcp_* and container_oom_kills_total metrics per cgroup; process exec/exit/OOM logs; L7 request spans and metrics (probe l7).',
+    stability: { traces: 'alpha', metrics: 'alpha', logs: 'alpha' },
     configSchema: ebpfConfigSchema(registry),
     createDefaultConfig: () => createDefaultEbpfConfig(registry),
     createMetrics(set, cfg, next) {
@@ -41,6 +41,11 @@ export function createEbpfReceiverFactory(opts: EbpfReceiverFactoryOptions = {})
     createLogs(set, cfg, next) {
       const s = instance(set, cfg);
       s.instance.setLogsConsumer(next);
+      return s.handle();
+    },
+    createTraces(set, cfg, next) {
+      const s = instance(set, cfg);
+      s.instance.setTracesConsumer(next);
       return s.handle();
     },
   };

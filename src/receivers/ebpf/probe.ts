@@ -9,9 +9,12 @@
 //   3. add it to defaultProbeRegistry() (probes/index.ts). Nothing else switches on probe names.
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Schema } from '../../config/schema.js';
 import type { Logs } from '../../consumer/consumer.js';
+import type { HostInfo } from '../../internal/host-info.js';
 import type { BpfObject, NativeBinding } from '../../native/index.js';
+import type { SpanRecord } from '../../pdata/traces.js';
 import type { Logger } from '../../service/logger.js';
 import type { SelfTelemetry } from '../../service/telemetry.js';
 import type { CgroupIndex, CgroupEntry } from './cgroups.js';
@@ -25,10 +28,12 @@ import type { Discovery } from './net/discovery.js';
  */
 export type EventHandler = (view: DataView, offset: number, length: number) => void;
 
-/** Kernel facts gathered once at start, before any object is configured. */
+/**
+ * Kernel facts gathered once at start, before any object is configured (libbpf feature probes; an
+ * inconclusive probe counts as supported and the load decides). Tracing programs (tp_btf, fentry) cannot
+ * be probed without an attach target: a probe with an fentry variant tries it and falls back.
+ */
 export interface KernelFeatures {
-  /** libbpf_probe_bpf_prog_type('tracing'): tp_btf/fentry programs can be loaded */
-  readonly tracing: boolean;
   /** BPF_MAP_TYPE_RINGBUF exists */
   readonly ringbuf: boolean;
   /** kprobes can be created (kprobe-based optional variants) */
@@ -64,6 +69,12 @@ export interface ProbeContext {
   readonly logsEnabled: boolean;
   /** Queues log records for the logs pipeline; flushed after each drained batch. */
   emitLogs(records: Logs): void;
+  /** True when a traces pipeline uses this receiver (emitSpans is a no-op otherwise). */
+  readonly tracesEnabled: boolean;
+  /** Hands finished spans to the traces pipeline (ownership passes). */
+  emitSpans(spans: SpanRecord[]): void;
+  /** The node the agent runs on (for probes that build their own resources). */
+  readonly host: HostInfo;
   /** A log record with this receiver's scope, ready to emit. */
   logRecord(resource: Resource, time: HrTime, eventName: string, body: string, attributes: Attributes, severity?: 'INFO' | 'WARN'): Logs[number];
 }
@@ -92,6 +103,13 @@ export interface Probe {
   started?(obj: BpfObject): void | Promise<void>;
   /** Each collection interval: write this probe's metrics. */
   collect?(out: MetricsWriter): void;
+  /**
+   * Each collection interval: metrics the probe builds itself (e.g. histograms of the l7 probe), one
+   * ResourceMetrics per resource, sent with the receiver's own.
+   */
+  collectResourceMetrics?(): ResourceMetrics[];
+  /** At shutdown, after the last drain and before the last collection: emit what is still held. */
+  flush?(): void;
   /** Called once after the readers are stopped and the object destroyed. */
   shutdown?(): void;
 }
@@ -104,6 +122,8 @@ export interface ProbeFactory<C = unknown> {
   readonly object: string;
   /** probes whose objects must be loaded first (map sharing), e.g. l7 → ['tcp'] */
   readonly requires?: readonly string[];
+  /** The object uses classic tracepoints (tracefs): checked at start, mounted when `mount_tracefs` allows. */
+  readonly needsTracefs?: boolean;
   readonly configSchema: Schema<C>;
   /** Includes `enabled`; no side effects. */
   createDefaultConfig(): C;

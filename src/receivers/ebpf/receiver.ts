@@ -14,16 +14,17 @@ import type { Resource } from '@opentelemetry/resources';
 import type { DataPoint, MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Component, Host } from '../../component/component.js';
 import type { Settings } from '../../component/factory.js';
-import type { Logs, LogsConsumer, MetricsConsumer } from '../../consumer/consumer.js';
+import type { Logs, LogsConsumer, MetricsConsumer, TracesConsumer } from '../../consumer/consumer.js';
 import type { NativeBinding } from '../../native/binding.js';
 import { BpfObject } from '../../native/bpf-object.js';
-import { BpfError } from '../../native/errors.js';
+import { BpfError, NotSupportedError } from '../../native/errors.js';
 import { assertEnvironment } from '../../native/env.js';
 import { FakeNative } from '../../native/fake.js';
 import { defaultObjectDir, loadNative } from '../../native/load.js';
 import type { RingReader } from '../../native/ring-reader.js';
 import { forEachRecord } from '../../native/ring-records.js';
 import { gaugeMetric, resourceMetrics, sumMetric } from '../../pdata/metrics.js';
+import type { SpanRecord } from '../../pdata/traces.js';
 import { nowHrTime } from '../../pdata/time.js';
 import type { Counter, HistogramFamily } from '../../service/telemetry.js';
 import { VERSION } from '../../version.js';
@@ -103,6 +104,7 @@ export class EbpfReceiver implements Component {
   readonly #opts: EbpfReceiverOptions;
   #metrics?: MetricsConsumer;
   #logs?: LogsConsumer;
+  #traces?: TracesConsumer;
   #native?: NativeBinding;
   #running: Running[] = [];
   #cgroups?: CgroupIndex;
@@ -136,6 +138,10 @@ export class EbpfReceiver implements Component {
     this.#logs = next;
   }
 
+  setTracesConsumer(next: TracesConsumer): void {
+    this.#traces = next;
+  }
+
   /** The probes that are running (after start). */
   get probes(): string[] {
     return this.#running.map((r) => r.name);
@@ -163,7 +169,7 @@ export class EbpfReceiver implements Component {
     const enabled = registry.names().filter((n) => cfg.probes[n]?.enabled);
     const order = registry.loadOrder(enabled);
     if (real) {
-      const needTracefs = order.some((n) => (registry.get(n) as { needsTracefs?: boolean } | undefined)?.needsTracefs === true);
+      const needTracefs = order.some((n) => registry.get(n)?.needsTracefs === true);
       const checks = assertEnvironment({
         native, btfPath: cfg.btf_custom_path || undefined, needTracefs, fix: cfg.mount_tracefs,
         procRoot: '/proc',
@@ -171,6 +177,16 @@ export class EbpfReceiver implements Component {
       for (const c of checks) if (c.fixed) this.#set.logger.info(`environment: ${c.detail}`);
     }
     const features = this.#features(native);
+    if (real) {
+      // conclusive "not supported" answers only: a probe that throws counts as supported (the load will tell)
+      // (libbpf cannot probe tracing programs without an attach target: tp_btf support shows at load)
+      if (!features.ringbuf) {
+        throw new NotSupportedError('this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF)', {
+          code: 'ENOTSUP', errno: 0, op: 'feature-probe', feature: 'ringbuf',
+          remedy: 'Sonde\'s probes need Linux ≥ 5.8 (ring buffer) and ≥ 5.12 overall (see bpf/README.md): run on a newer kernel',
+        });
+      }
+    }
     this.#cgroups = new CgroupIndex({ procRoot: cfg.proc_root, cgroupRoot: cfg.cgroup_root, base: this.#set.resource });
     this.#conntrack = new Conntrack(native, {
       enabled: true, cacheTtlMs: 60_000, procRoot: cfg.proc_root, logger: this.#set.logger,
@@ -194,11 +210,10 @@ export class EbpfReceiver implements Component {
       try {
         return f();
       } catch {
-        return false;
+        return true; // inconclusive (e.g. the probe itself was refused): let the load decide
       }
     };
     return {
-      tracing: probe(() => native.probeProgType('tracing')),
       ringbuf: probe(() => native.probeMapType('ringbuf')),
       kprobe: probe(() => native.probeProgType('kprobe')),
     };
@@ -206,6 +221,7 @@ export class EbpfReceiver implements Component {
 
   #context(native: NativeBinding, features: KernelFeatures, probeName: string): ProbeContext {
     const hasLogs = (): boolean => this.#logs !== undefined;
+    const hasTraces = (): boolean => this.#traces !== undefined;
     return {
       logger: this.#set.logger.child({ probe: probeName }),
       telemetry: this.#set.telemetry,
@@ -222,6 +238,11 @@ export class EbpfReceiver implements Component {
         return hasLogs();
       },
       emitLogs: (records) => this.#queueLogs(records),
+      get tracesEnabled() {
+        return hasTraces();
+      },
+      emitSpans: (spans) => this.#emitSpans(spans),
+      host: this.#set.host,
       logRecord: (resource, time, eventName, body, attributes, severity = 'INFO') => ({
         hrTime: time,
         hrTimeObserved: time,
@@ -338,6 +359,14 @@ export class EbpfReceiver implements Component {
     }));
   }
 
+  #emitSpans(spans: SpanRecord[]): void {
+    const next = this.#traces;
+    if (!next || spans.length === 0) return;
+    this.#track(next.consumeTraces(spans).catch((e: unknown) => {
+      this.#set.logger.warnOnce('consume-traces', 'spans refused downstream', { error: (e as Error).message });
+    }));
+  }
+
   #track(p: Promise<void>): void {
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
@@ -426,7 +455,12 @@ export class EbpfReceiver implements Component {
     this.#sampleKernelCounters();
     this.#telemetryRefresh?.();
     this.#cgroups?.sweep();
-    return w.result();
+    const out = w.result();
+    for (const r of this.#running) {
+      const own = r.probe.collectResourceMetrics?.();
+      if (own) for (const rm of own) out.push(rm);
+    }
+    return out;
   }
 
   #collect(): void {
@@ -482,6 +516,13 @@ export class EbpfReceiver implements Component {
           if (r.reader) while (r.reader.drain((buf, records, bytes) => { this.#batchHist.labels(this.#rid, r.name).observe(records); forEachRecord(buf, bytes, r.onRecord); }) > 0) { /* drain */ }
         } catch {
           // closed
+        }
+      }
+      for (const r of this.#running) {
+        try {
+          r.probe.flush?.();
+        } catch (e) {
+          this.#set.logger.warn('probe flush failed', { probe: r.name, error: (e as Error).message });
         }
       }
       this.#flushLogs();

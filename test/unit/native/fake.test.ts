@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { FakeNative } from '../../../src/native/fake.js';
+import { ENUMS } from '../../../src/native/layouts.generated.js';
 import { loadNative } from '../../../src/native/load.js';
 import { BpfObject } from '../../../src/native/bpf-object.js';
 import { decodeTcpBatch, TcpEventType } from '../../../src/receivers/ebpf/probes/tcp/decode.js';
@@ -31,7 +32,7 @@ void test('FakeNative: open/configure/load/attach and replay batches via start()
   await done;
   assert.equal(batches, 2);
   reader.stop();
-  assert.deepEqual(o.lostCounters(), [0n, 0n, 0n]);
+  assert.deepEqual(o.lostCounters(), new Array(ENUMS.SONDE_LOST__MAX).fill(0n));
   o.destroy();
   assert.throws(() => reader.stats(), /EBADF/);
 });

@@ -7,6 +7,7 @@ import { loadNative } from '../../../src/native/load.js';
 import { ENUMS, STRUCTS } from '../../../src/native/layouts.generated.js';
 import { PROCESS_EVENT_OFFSETS } from '../../../src/receivers/ebpf/probes/process/decode.js';
 import { TCP_EVENT_OFFSETS } from '../../../src/receivers/ebpf/probes/tcp/decode.js';
+import { L7_CONN_EVENT_OFFSETS, L7_EVENT_OFFSETS, L7_TYPE_OFFSET } from '../../../src/receivers/ebpf/probes/l7/decode.js';
 import { ROOT } from '../../helpers/paths.js';
 
 const native = loadNative();
@@ -32,6 +33,11 @@ void test('the decoders read exactly the header offsets', () => {
   };
   check('process_event', PROCESS_EVENT_OFFSETS);
   check('tcp_event', TCP_EVENT_OFFSETS);
+  check('l7_event', L7_EVENT_OFFSETS);
+  check('l7_conn_event', L7_CONN_EVENT_OFFSETS);
+  // the l7 ring carries two record kinds: the decoder dispatches on `type` at one offset in both
+  assert.equal(layouts.structs.l7_event.fields.type.offset, L7_TYPE_OFFSET);
+  assert.equal(layouts.structs.l7_conn_event.fields.type.offset, L7_TYPE_OFFSET);
 });
 
 void test('shared structs have no implicit padding and 8-byte multiple sizes', () => {
@@ -47,4 +53,5 @@ void test('shared structs have no implicit padding and 8-byte multiple sizes', (
   }
   assert.equal(layouts.structs.tcp_event.size % 8, 0);
   assert.equal(layouts.structs.process_event.size % 8, 0);
+  for (const n of ['l7_event', 'l7_conn_event', 'l7_detector', 'l7_conn', 'l7_endpoint']) assert.equal(layouts.structs[n].size % 8, 0, n);
 });

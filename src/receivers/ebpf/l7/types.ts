@@ -47,6 +47,11 @@ export interface L7Record {
   readonly tracestate?: string;
   /** True when the response was never seen (connection closed or timeout): duration is partial. */
   readonly incomplete?: boolean;
+  /**
+   * True when the error is the caller's fault (HTTP 4xx): CLIENT spans get status Error, SERVER spans keep
+   * status Unset and no `error.type` (semconv HTTP span status). Absent: an error is an error on both sides.
+   */
+  readonly clientFault?: boolean;
 }
 
 /** Parser settings that come from the receiver config (privacy, limits). */
@@ -86,6 +91,17 @@ export interface ParserSession {
   expire(nowNs: number, out: L7Record[]): void;
   /** The connection closed: pending requests are emitted as incomplete. */
   close(tsNs: number, out: L7Record[]): void;
+  /**
+   * Optional: bytes this session holds in buffers right now (partial messages). Lets the receiver account
+   * for memory and the fuzz tests assert the `maxBufferedBytes` bound.
+   */
+  bufferedBytes?(): number;
+  /**
+   * Optional: requests seen whose response has not completed yet. On server connections it tells the
+   * linker how many inbound requests a process is handling when it makes an outbound call (with exactly
+   * one, the call belongs to it whatever thread made it).
+   */
+  pendingRequests?(): number;
 }
 
 export interface ProtocolParser {

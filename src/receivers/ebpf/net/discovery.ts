@@ -94,14 +94,37 @@ export function socketInodes(procRoot: string, pid: number): number[] {
   return out;
 }
 
-/** SOCK_DIAG_BY_FAMILY dump request for TCP sockets in `states` (a bit mask of TCP states). */
-export function sockDiagRequest(family: number, states: number, seq: number): Buffer {
+/**
+ * SOCK_DIAG_BY_FAMILY dump request for TCP sockets in `states` (a bit mask of TCP states); `ext` asks for
+ * extensions (bit `INET_DIAG_INFO - 1`: struct tcp_info).
+ */
+export function sockDiagRequest(family: number, states: number, seq: number, ext = 0): Buffer {
   const R = STRUCTS.inet_diag_req_v2;
   const body = Buffer.alloc(R.size);
   body.writeUInt8(family, R.fields.sdiag_family.offset);
   body.writeUInt8(IPPROTO_TCP, R.fields.sdiag_protocol.offset);
+  body.writeUInt8(ext, R.fields.idiag_ext.offset);
   body.writeUInt32LE(states >>> 0, R.fields.idiag_states.offset);
   return buildMessage(ENUMS.SOCK_DIAG_BY_FAMILY, ENUMS.NLM_F_REQUEST | ENUMS.NLM_F_DUMP, seq, body);
+}
+
+/**
+ * Dumps the TCP sockets (IPv4 and IPv6) in `states` of one network namespace (`netnsPath`, or the agent's
+ * own): one inet_diag_msg payload (plus extension attributes) per socket. Throws when netlink fails.
+ */
+export function sockDiagDump(native: NativeBinding, netnsPath: string | undefined, states: number, ext = 0): Buffer[] {
+  const sock = new NetlinkSocket(native, ENUMS.NETLINK_SOCK_DIAG, netnsPath);
+  try {
+    const payloads: Buffer[] = [];
+    for (const family of [AF_INET, AF_INET6]) {
+      for (const m of sock.request(sockDiagRequest(family, states, sock.nextSeq(), ext), 2000)) {
+        if (m.type === ENUMS.SOCK_DIAG_BY_FAMILY) payloads.push(m.payload);
+      }
+    }
+    return payloads;
+  } finally {
+    sock.close();
+  }
 }
 
 /** inode → socket cookie from a sock_diag reply's inet_diag_msg payloads. */
@@ -179,20 +202,10 @@ export function discover(opts: DiscoverOptions): Discovery {
     }
     let cookies = new Map<number, bigint>();
     if (opts.native && socks.some((s) => s.state === TCP_ESTABLISHED || s.state === TCP_LISTEN)) {
-      let sock: NetlinkSocket | undefined;
       try {
-        sock = new NetlinkSocket(opts.native, ENUMS.NETLINK_SOCK_DIAG, ns === selfNs ? undefined : join(procRoot, String(rep), 'ns', 'net'));
-        const payloads: Buffer[] = [];
-        for (const family of [AF_INET, AF_INET6]) {
-          for (const m of sock.request(sockDiagRequest(family, wanted, sock.nextSeq()), 2000)) {
-            if (m.type === ENUMS.SOCK_DIAG_BY_FAMILY) payloads.push(m.payload);
-          }
-        }
-        cookies = cookiesFromDiag(payloads);
+        cookies = cookiesFromDiag(sockDiagDump(opts.native, ns === selfNs ? undefined : join(procRoot, String(rep), 'ns', 'net'), wanted));
       } catch {
         cookieErrors++;
-      } finally {
-        sock?.close();
       }
     }
     for (const s of socks) {

@@ -9,7 +9,7 @@ import type { DataPoint, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Issue } from '../../../../src/config/schema.js';
 import { INVALID } from '../../../../src/config/schema.js';
 import { FakeNative } from '../../../../src/native/fake.js';
-import { ENUMS } from '../../../../src/native/layouts.generated.js';
+import { ENUMS, STRUCTS } from '../../../../src/native/layouts.generated.js';
 import type { EbpfConfig } from '../../../../src/receivers/ebpf/config.js';
 import { createEbpfReceiverFactory } from '../../../../src/receivers/ebpf/factory.js';
 import { ProbeRegistry } from '../../../../src/receivers/ebpf/probe.js';
@@ -103,6 +103,40 @@ void describe('ebpf receiver on recorded fixtures (FakeNative)', () => {
     const fake = new FakeNative({ batches: { process: [encode([rec])] } });
     const { sink } = await run(fake, ['metrics']);
     assert.deepEqual(points(sink.metrics.at(-1)!, 'container_oom_kills_total').map((p) => p.value), [1]);
+  });
+
+  void test('connections the kernel table evicted (LRU overflow) stop counting as active', async () => {
+    const L = STRUCTS.tcp_event;
+    const recs: Buffer[] = [];
+    for (let i = 1; i <= 1100; i++) {
+      const b = Buffer.alloc(L.size);
+      b.writeUInt32LE(ENUMS.TCP_EVENT_CONNECT, L.fields.type.offset);
+      b.writeBigUInt64LE(BigInt(i), L.fields.cookie.offset);
+      b.writeUInt16LE(2, L.fields['tuple.family'].offset);
+      b.writeUInt32BE(0x0a000001, L.fields['tuple.daddr'].offset);
+      b.writeUInt16LE(443, L.fields['tuple.dport'].offset);
+      b.writeUInt8(ENUMS.SONDE_ROLE_CLIENT, L.fields.role.offset);
+      recs.push(b);
+    }
+    const maps = [
+      { name: 'events', type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: 8 << 20, fd: -1, id: 0 },
+      { name: 'lost', type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 3, fd: -1, id: 0 },
+      { name: 'sonde_conns', type: 'lru_hash', keySize: 8, valueSize: STRUCTS.sonde_conn.size, maxEntries: 1024, fd: -1, id: 0 },
+    ];
+    const fake = new FakeNative({ batches: { tcp: [encode(recs)] }, objects: { tcp: { maps } } });
+    // the kernel kept only the newest 1024 (cookies 77..1100)
+    const value = Buffer.alloc(STRUCTS.sonde_conn.size);
+    const orig = fake.objectLoad.bind(fake);
+    fake.objectLoad = (h) => {
+      orig(h);
+      if (fake.objectName(h) === 'tcp') {
+        for (let i = 77; i <= 1100; i++) { const k = Buffer.alloc(8); k.writeBigUInt64LE(BigInt(i)); fake.mapUpdate(h, 'sonde_conns', k, value); }
+      }
+    };
+    const { sink } = await run(fake, ['metrics'], config({ probes: { tcp: { max_connections: 1024 } } } as unknown as Partial<EbpfConfig>));
+    const md = sink.metrics.at(-1)!;
+    assert.equal(points(md, 'container_net_tcp_successful_connects_total')[0].value, 1100);
+    assert.equal(points(md, 'container_net_tcp_active_connections')[0].value, 1024);
   });
 
   void test('config: probes selectable, unknown probe keys rejected, ring size checked', () => {

@@ -1,4 +1,5 @@
 import type { ProtocolParser } from '../types.js';
+import { http1Parser } from './http1/parser.js';
 import { memcachedParser } from './memcached/memcached.js';
 import { mysqlParser } from './mysql/mysql.js';
 import { postgresqlParser } from './postgresql/postgresql.js';
@@ -9,6 +10,7 @@ import { redisParser } from './redis/redis.js';
  * Memcached → MySQL). One line per parser; each module exports its ProtocolParser.
  */
 export const protocolParsers: readonly ProtocolParser[] = [
+  http1Parser,
   postgresqlParser,
   redisParser,
   memcachedParser,

@@ -12,6 +12,8 @@ import { ENUMS, STRUCTS } from '../../../../native/layouts.generated.js';
 import type { CgroupEntry } from '../../cgroups.js';
 import type { Tuple } from '../../net/conntrack.js';
 import type { DiscoveredSocket } from '../../net/discovery.js';
+import { sockDiagDump, TCP_ESTABLISHED } from '../../net/discovery.js';
+import { parseAttrs } from '../../../../native/netlink.js';
 import type { EventHandler, MetricsWriter, Probe, ProbeContext, ProbeFactory } from '../../probe.js';
 import { u64 } from '../common/decode-util.js';
 import { ConnRole, TCP_EVENT_OFFSETS, TcpEventType } from './decode.js';
@@ -24,6 +26,7 @@ export const tcpProbeConfigSchema = s.object({
     enabled: s.bool().describe('Look up `actual_destination` (the address after DNAT, e.g. a Service IP → the pod) in conntrack over netlink for each new outbound connection.'),
     cache_ttl: s.duration(0).describe('A destination found not to be NATed is not asked again for this long.'),
   }).describe('NAT resolution for `actual_destination`.'),
+  live_bytes: s.bool().describe('At each collection, read the byte counters of open outbound connections (sock_diag, per network namespace) so long-lived connections\' bytes are current; off: bytes are counted when a connection closes.'),
   proxy_commands: s.array(s.string({ nonEmpty: true })).describe('Processes whose listeners are reported with `proxy="<command>"` in container_net_tcp_listen_info (coroot: proxies forward to the real listener).'),
 });
 export type TcpProbeConfig = Infer<typeof tcpProbeConfigSchema>;
@@ -45,6 +48,15 @@ class DestStats {
     this.destination = destination;
     this.actual = actual;
   }
+}
+
+/** An outbound connection being followed: where its counts go and the bytes already counted for it. */
+class Conn {
+  d!: DestStats;
+  sent = 0;
+  received = 0;
+  netns = 0;
+  pid = 0;
 }
 
 class CgroupTcp {
@@ -91,13 +103,17 @@ class TcpProbe implements Probe {
   readonly #cfg: TcpProbeConfig;
   readonly #labels = new AddrLabels();
   readonly #byCgroup = new Map<CgroupEntry, CgroupTcp>();
-  /** socket cookie → the stats its later events (retransmit, close) go to (outbound connections) */
-  readonly #conns = new Map<number, DestStats>();
+  /** socket cookie → the outbound connection its later events (retransmit, close) belong to */
+  readonly #conns = new Map<number, Conn>();
+  readonly #pool: Conn[] = [];
+  #liveOk = true;
   /** listening socket cookie → where it is counted */
   readonly #listeners = new Map<number, ListenerRef>();
   readonly #tuple: Tuple = { family: 0, saddr: new Uint8Array(16), sport: 0, daddr: new Uint8Array(16), dport: 0 };
   readonly #proxies: Set<string>;
   #now = Date.now();
+  #uncookied = 0;
+  #obj?: BpfObject;
 
   constructor(ctx: ProbeContext, cfg: TcpProbeConfig) {
     this.#ctx = ctx;
@@ -116,7 +132,34 @@ class TcpProbe implements Probe {
   }
 
   configure(obj: BpfObject): void {
+    this.#obj = obj;
     obj.setMaxEntries('sonde_conns', this.#cfg.max_connections);
+  }
+
+  /**
+   * The kernel table is an LRU: an entry it evicted (more live sockets than max_connections) never gets its
+   * CLOSE, so its user-space twin would stay "active" forever. When there are more twins than the kernel
+   * can hold, keep only those whose cookie is still in the kernel table.
+   */
+  #reconcile(): void {
+    if (this.#conns.size <= this.#cfg.max_connections || !this.#obj) return;
+    let live: Set<number>;
+    try {
+      const e = this.#obj.map('sonde_conns').entries();
+      live = new Set<number>();
+      for (let i = 0; i < e.count; i++) live.add(u64(new DataView(e.keys.buffer, e.keys.byteOffset), i * 8));
+    } catch {
+      return;
+    }
+    let dropped = 0;
+    for (const [cookie, c] of this.#conns) {
+      if (live.has(cookie)) continue;
+      this.#conns.delete(cookie);
+      c.d.active--;
+      this.#release(c);
+      dropped++;
+    }
+    this.#ctx.logger.warnOnce('conns-evicted', 'the kernel connection table overflowed: raise probes.tcp.max_connections', { dropped });
   }
 
   #tcpOf(cg: CgroupEntry): CgroupTcp {
@@ -150,15 +193,31 @@ class TcpProbe implements Probe {
     return nat ? this.#labels.ofBytes(nat.addr, nat.family, nat.port) : dest;
   }
 
+  /** A Conn from the pool (connections come and go: no allocation per connection once warm). */
+  #take(d: DestStats, netns: number, pid: number): Conn {
+    const c = this.#pool.pop() ?? new Conn();
+    c.d = d;
+    c.sent = 0;
+    c.received = 0;
+    c.netns = netns;
+    c.pid = pid;
+    return c;
+  }
+
+  #release(c: Conn): void {
+    if (this.#pool.length < 4096) this.#pool.push(c);
+  }
+
   #connect(v: DataView, o: number): void {
     if (v.getUint8(o + O.role) !== ConnRole.CLIENT) return;
     const tcp = this.#owner(v, o);
     const dest = this.#dest(v, o);
-    const d = tcp.dest(dest, this.#actual(v, o, dest, v.getUint32(o + O.pid, true)));
+    const pid = v.getUint32(o + O.pid, true);
+    const d = tcp.dest(dest, this.#actual(v, o, dest, pid));
     d.successful++;
     d.connectTimeS += u64(v, o + O.duration_ns) / 1e9;
     d.active++;
-    this.#conns.set(u64(v, o + O.cookie), d);
+    this.#conns.set(u64(v, o + O.cookie), this.#take(d, v.getUint32(o + O.netns, true), pid));
   }
 
   #failed(v: DataView, o: number): void {
@@ -170,23 +229,30 @@ class TcpProbe implements Probe {
   #close(v: DataView, o: number): void {
     if (v.getUint8(o + O.role) !== ConnRole.CLIENT) return;
     const cookie = u64(v, o + O.cookie);
-    let d = this.#conns.get(cookie);
-    if (d) {
+    const sent = u64(v, o + O.bytes_sent);
+    const received = u64(v, o + O.bytes_received);
+    const c = this.#conns.get(cookie);
+    if (c) {
       this.#conns.delete(cookie);
+      const d = c.d;
       d.active--;
-    } else {
-      // its CONNECT was not seen (lost): count the bytes under the plain destination
-      const dest = this.#dest(v, o);
-      d = this.#owner(v, o).dest(dest, dest);
+      // the kernel's totals at close, less what live reads already counted
+      if (sent > c.sent) d.bytesSent += sent - c.sent;
+      if (received > c.received) d.bytesReceived += received - c.received;
+      this.#release(c);
+      return;
     }
-    d.bytesSent += u64(v, o + O.bytes_sent);
-    d.bytesReceived += u64(v, o + O.bytes_received);
+    // its CONNECT was not seen (lost): count the bytes under the plain destination
+    const dest = this.#dest(v, o);
+    const d = this.#owner(v, o).dest(dest, dest);
+    d.bytesSent += sent;
+    d.bytesReceived += received;
   }
 
   #retransmit(v: DataView, o: number): void {
-    const d = this.#conns.get(u64(v, o + O.cookie));
-    if (d) {
-      d.retransmits += v.getUint32(o + O.retransmits, true);
+    const c = this.#conns.get(u64(v, o + O.cookie));
+    if (c) {
+      c.d.retransmits += v.getUint32(o + O.retransmits, true);
       return;
     }
     if (v.getUint8(o + O.role) !== ConnRole.CLIENT) return;
@@ -250,7 +316,7 @@ class TcpProbe implements Probe {
       if (l.pid === self || l.pid === 0) continue;
       const tcp = this.#tcpOf(this.#ctx.cgroups.of(l.pid, 0));
       const addr = this.#labels.ofBytes(l.saddr, l.family, l.sport);
-      const cookie = l.cookie !== undefined ? Number(l.cookie) : -(this.#listeners.size + 1);
+      const cookie = l.cookie !== undefined ? Number(l.cookie) : -++this.#uncookied; // no cookie: never closed by an event
       this.#addListener(cookie, tcp, addr, this.#proxyOf(l.pid));
     }
     const seed = new KernelSeed(obj);
@@ -270,7 +336,7 @@ class TcpProbe implements Probe {
       }
       const ds = tcp.dest(dest, actual);
       ds.active++;
-      this.#conns.set(Number(c.cookie), ds);
+      this.#conns.set(Number(c.cookie), this.#take(ds, c.netns, c.pid));
     }
     if (seed.failed > 0) this.#ctx.logger.warn('seeding the kernel tables from /proc partly failed', { failed: seed.failed });
     this.#ctx.logger.info('discovered existing TCP sockets', {
@@ -278,8 +344,57 @@ class TcpProbe implements Probe {
     });
   }
 
+  /**
+   * Live byte counts: one sock_diag dump (ESTABLISHED sockets with struct tcp_info) per network namespace
+   * that has followed connections; each followed socket's bytes beyond what was counted are added now.
+   * Only ESTABLISHED sockets: neither side's FIN is in the counters yet, so data bytes are exact
+   * (bytes_acked less the SYN); the close adds the rest from the kernel's own accounting.
+   */
+  #refreshLiveBytes(): void {
+    if (!this.#cfg.live_bytes || !this.#liveOk || this.#conns.size === 0) return;
+    const namespaces = new Map<number, number>();
+    for (const c of this.#conns.values()) if (!namespaces.has(c.netns)) namespaces.set(c.netns, c.pid);
+    const self = this.#ctx.conntrack.selfNetns;
+    const M = STRUCTS.inet_diag_msg;
+    for (const [netns, pid] of namespaces) {
+      let payloads: Buffer[];
+      try {
+        // cookies are unique across namespaces: a pid that now lives elsewhere matches nothing
+        payloads = sockDiagDump(this.#ctx.native, netns === self ? undefined : join(this.#ctx.procRoot, String(pid), 'ns', 'net'),
+          1 << TCP_ESTABLISHED, 1 << (ENUMS.INET_DIAG_INFO - 1));
+      } catch (e) {
+        if (netns === self) {
+          this.#liveOk = false;
+          this.#ctx.logger.warnOnce('live-bytes', 'live byte counts disabled: sock_diag unavailable (bytes are counted at close)', { error: (e as Error).message });
+          return;
+        }
+        continue;
+      }
+      for (const p of payloads) {
+        if (p.length < M.size) continue;
+        const c = this.#conns.get(Number(p.readBigUInt64LE(M.fields['id.idiag_cookie'].offset)));
+        if (!c) continue;
+        const info = parseAttrs(p.subarray(M.size)).get(ENUMS.INET_DIAG_INFO);
+        if (!info || info.length < ENUMS.TCP_INFO_BYTES_RECEIVED_OFFSET + 8) continue;
+        const acked = Number(info.readBigUInt64LE(ENUMS.TCP_INFO_BYTES_ACKED_OFFSET));
+        const sent = acked > 0 ? acked - 1 : 0; // a client's SYN is acked sequence space
+        const received = Number(info.readBigUInt64LE(ENUMS.TCP_INFO_BYTES_RECEIVED_OFFSET));
+        if (sent > c.sent) {
+          c.d.bytesSent += sent - c.sent;
+          c.sent = sent;
+        }
+        if (received > c.received) {
+          c.d.bytesReceived += received - c.received;
+          c.received = received;
+        }
+      }
+    }
+  }
+
   collect(out: MetricsWriter): void {
     const now = (this.#now = Date.now());
+    this.#reconcile();
+    this.#refreshLiveBytes();
     for (const [cg, t] of this.#byCgroup) {
       if (now - t.lastSeen > this.#ctx.idleTimeoutMs && !t.live()) {
         this.#byCgroup.delete(cg);
@@ -292,8 +407,8 @@ class TcpProbe implements Probe {
           out.sum(cg, 'container_net_tcp_connection_time_seconds_total', 'Time spent on TCP connects', '', a, d.connectTimeS);
           out.gauge(cg, 'container_net_tcp_active_connections', 'Active TCP connections', '', a, d.active);
           out.sum(cg, 'container_net_tcp_retransmits_total', 'Retransmitted TCP segments', '', a, d.retransmits);
-          out.sum(cg, 'container_net_tcp_bytes_sent_total', 'Bytes sent on closed outbound TCP connections (counted at close)', '', a, d.bytesSent);
-          out.sum(cg, 'container_net_tcp_bytes_received_total', 'Bytes received on closed outbound TCP connections (counted at close)', '', a, d.bytesReceived);
+          out.sum(cg, 'container_net_tcp_bytes_sent_total', 'Data bytes sent on outbound TCP connections (acked by the peer)', '', a, d.bytesSent);
+          out.sum(cg, 'container_net_tcp_bytes_received_total', 'Data bytes received on outbound TCP connections', '', a, d.bytesReceived);
         }
       }
       for (const [dest, n] of t.failed) out.sum(cg, 'container_net_tcp_failed_connects_total', 'Failed TCP connects', '', { destination: dest }, n);
@@ -375,6 +490,7 @@ export const tcpProbeFactory: ProbeFactory<TcpProbeConfig> = {
     enabled: true,
     max_connections: 65_536,
     conntrack: { enabled: true, cache_ttl: 60_000 },
+    live_bytes: true,
     proxy_commands: ['docker-proxy', 'kube-proxy'],
   }),
   create: (ctx, cfg) => new TcpProbe(ctx, cfg),

@@ -1,0 +1,472 @@
+import type { L7Event } from './conn.js';
+import type { KeyHash } from './ids.js';
+import { hashExchange, randomSpanId, randomTraceId, spanIdOf, traceIdOf } from './ids.js';
+
+/**
+ * Trace linking without injecting anything into the traffic (README.md, "Linking", for the rules and where
+ * they go wrong). Rules, in order:
+ *
+ * 1. traceparent: a request carrying W3C trace context continues that trace; parent = the caller's span.
+ * 2. thread (CLIENT): an outbound call of process P inside the interval of an inbound request of P is its
+ *    child — when that was the only inbound request in flight in P when the call was written
+ *    (`inboundInFlight` = 1), or else when the thread that wrote the call read that request or wrote its
+ *    response (ambiguity among several such requests: `threadAmbiguity`).
+ * 3. peer (SERVER): an inbound request whose connection is the reverse of a CLIENT connection on this node,
+ *    inside that CLIENT exchange's interval, is a child of that CLIENT span (same trace).
+ * 4. derived (SERVER, no local peer): ids derived from the connection's 4-tuple and the exchange's ordinal,
+ *    which the agent at the other end computes identically: trace = H(key), parent = the far CLIENT span
+ *    H(key, client). Only when the connection was seen from its start (exact ordinals) and the client's
+ *    address is private (a public client, e.g. on the internet, never runs Sonde: no dangling parent).
+ * 5. root: a new trace (derived from the exchange key when there is one, so that the far end's SERVER span,
+ *    computed by rule 4, lands in it; random otherwise).
+ * A CLIENT span that joined a local trace (rules 1–2) while its far end is on another node cannot make that
+ * node's agent use the same trace id: it carries a span link to the far SERVER span's derived ids.
+ *
+ * Parents end after their children (a handler answers after its calls return; a client reads the response
+ * after the server wrote it), so only children wait: an exchange is emitted as soon as its parent is known
+ * and final, or at once when it cannot have a local parent (no inbound request in flight in its process; no
+ * traced client socket at the other end), and at the latest `windowNs` after it ended.
+ */
+export interface LinkOptions {
+  /** The longest an exchange waits for a local parent after it ended (ns). */
+  readonly windowNs: number;
+  /** How long emitted exchanges stay findable as parents, for events that reach user space late (ns). */
+  readonly retainNs: number;
+  /** Cap on exchanges waiting; beyond it the oldest are emitted early (unlinked if their parent is missing). */
+  readonly maxBuffered: number;
+  /** Several inbound requests of the same thread contain an outbound call: `skip` links none, `latest` the latest started. */
+  readonly threadAmbiguity: 'skip' | 'latest';
+  /** Derive ids from connection tuples + ordinals so agents on both ends of a connection agree (rules 4–5). */
+  readonly deriveIds: boolean;
+  /**
+   * Slack when comparing kernel timestamps on this node (ns). The comparisons follow causality on one clock
+   * (a handler reads its request before it writes a call, a server writes its response before the client
+   * reads it), so 0 is right when every timestamp is taken at the I/O itself; raise it only if some hook
+   * stamps events late. A large slack makes back-to-back requests on one thread ambiguous.
+   */
+  readonly slackNs: number;
+}
+
+export const DEFAULT_LINK_OPTIONS: LinkOptions = {
+  windowNs: 2e9,
+  retainNs: 5e7,
+  maxBuffered: 100_000,
+  threadAmbiguity: 'skip',
+  deriveIds: true,
+  slackNs: 0,
+};
+
+export type LinkReason = 'traceparent' | 'thread' | 'peer' | 'derived' | 'root';
+
+export interface LinkedSpan {
+  readonly ev: L7Event;
+  readonly traceId: string;
+  readonly spanId: string;
+  /** '' for a root span. */
+  readonly parentSpanId: string;
+  readonly traceState: string;
+  readonly traceFlags: number;
+  readonly reason: LinkReason;
+  /** CLIENT spans in a local trace whose far end is on another node: the far SERVER span's derived ids. */
+  readonly link?: { readonly traceId: string; readonly spanId: string };
+}
+
+const MAX_SCAN = 64;
+const NONE: Entry[] = [];
+const MAX_CANDIDATES = 4;
+
+/** One exchange; once final it is the LinkedSpan itself (no copy). */
+class Entry implements LinkedSpan {
+  readonly ev: L7Event;
+  readonly isClient: boolean;
+  readonly start: number;
+  readonly end: number;
+  readonly due: number;
+  /** Hash of the exchange key shared with the far end, or null when ordinals are not exact. */
+  readonly key: KeyHash | null;
+  readonly spanId: string;
+  #trace: string | null = null;
+  traceId = '';
+  parentSpanId = '';
+  traceState = '';
+  traceFlags = 1;
+  reason: LinkReason = 'root';
+  link: LinkedSpan['link'] = undefined;
+  /** The local parent, once known (it may not be final yet). */
+  parent: Entry | null = null;
+  /** Thread-parent candidates seen while waiting (several in-flight requests: decided at the deadline). */
+  candidates: Entry[] | null = null;
+  /** Entries whose parent is this one, waiting for it to be final. */
+  dependents: Entry[] | null = null;
+  final = false;
+  finalAt = 0;
+  /** Waiting for a parent that has not arrived (in a waiting index). */
+  waiting = false;
+  gone = false;
+
+  constructor(ev: L7Event, windowNs: number, derive: boolean) {
+    this.ev = ev;
+    this.isClient = ev.conn.role === 'client';
+    this.start = ev.record.startNs;
+    this.end = ev.record.endNs;
+    this.due = ev.record.endNs + windowNs;
+    const path = ev.record.attributes['url.path'];
+    this.key = derive && ev.ordinal >= 0 ? hashExchange(ev.keys.tupleHash, ev.ordinal, ev.record.name, typeof path === 'string' ? path : '') : null;
+    this.spanId = this.key !== null ? spanIdOf(this.key, this.isClient ? 'client' : 'server') : randomSpanId();
+  }
+
+  /** This exchange's own trace id when it starts one: derived from the key, else random (stable). */
+  ownTrace(): string {
+    if (this.#trace === null) this.#trace = this.key !== null ? traceIdOf(this.key) : randomTraceId();
+    return this.#trace;
+  }
+}
+
+class List {
+  items: Entry[] = [];
+  head = 0;
+}
+
+export interface LinkStats {
+  traceparent: number;
+  thread: number;
+  peer: number;
+  derived: number;
+  root: number;
+  /** Outbound calls with several candidate parents (linked per `threadAmbiguity`). */
+  ambiguous: number;
+  /** Exchanges emitted because their window ended while waiting for a parent. */
+  timedOut: number;
+  /** Exchanges emitted before their window ended because too many were waiting. */
+  forced: number;
+}
+
+export class Linker {
+  readonly #o: LinkOptions;
+  /** Entries waiting for a parent, in arrival order (≈ due order). */
+  #queue: Entry[] = [];
+  #head = 0;
+  #waitingCount = 0;
+  /** Final entries not yet handed out. */
+  #ready: Entry[] = [];
+  /** Final entries still indexed as potential parents, in finalisation order. */
+  #retired: Entry[] = [];
+  #retiredHead = 0;
+  #now = 0;
+  #flushes = 0;
+  readonly #clientsByTuple = new Map<string, List>();
+  readonly #serversByPid = new Map<number, List>();
+  readonly #waitingServersByTuple = new Map<string, List>();
+  readonly #waitingClientsByPid = new Map<number, List>();
+  readonly stats: LinkStats = { traceparent: 0, thread: 0, peer: 0, derived: 0, root: 0, ambiguous: 0, timedOut: 0, forced: 0 };
+
+  constructor(opts: Partial<LinkOptions> = {}) {
+    this.#o = { ...DEFAULT_LINK_OPTIONS, ...opts };
+  }
+
+  /** Exchanges held: waiting for a parent, or final and not yet flushed. */
+  get pending(): number {
+    return this.#waitingCount + this.#ready.length;
+  }
+
+  push(ev: L7Event): void {
+    const e = new Entry(ev, this.#o.windowNs, this.#o.deriveIds);
+    if (ev.record.endNs > this.#now) this.#now = ev.record.endNs;
+    if (e.isClient) {
+      // a CLIENT exchange is only ever a parent of the SERVER end of its connection on this node
+      if (ev.peerLocal !== false) add(this.#clientsByTuple, ev.keys.tuple, e);
+      this.#adoptWaitingServers(e);
+    } else {
+      add(this.#serversByPid, ev.conn.pid, e);
+      this.#adoptWaitingClients(e);
+    }
+    this.#place(e);
+  }
+
+  /**
+   * Hands out the exchanges that are final, and those whose window ended by `nowNs` (all of them with
+   * `force`). Call every ~100 ms with the kernel's monotonic clock.
+   */
+  flush(nowNs: number, out: LinkedSpan[], force = false): void {
+    if (nowNs > this.#now) this.#now = nowNs;
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const e = q[this.#head];
+      if (e.final) {
+        this.#head++;
+        continue;
+      }
+      const over = this.#waitingCount > this.#o.maxBuffered;
+      if (!force && !over && e.due > nowNs) break;
+      this.#head++;
+      if (over && e.due > nowNs) this.stats.forced++;
+      else this.stats.timedOut++;
+      this.#decideAtDeadline(e);
+    }
+    if (this.#head > 1024 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
+    for (const e of this.#ready) out.push(e);
+    this.#ready = [];
+    // final exchanges stay findable as parents for retainNs, then leave the indexes
+    const rq = this.#retired;
+    while (this.#retiredHead < rq.length && (force || rq[this.#retiredHead].finalAt + this.#o.retainNs <= nowNs)) {
+      const e = rq[this.#retiredHead++];
+      e.gone = true;
+      if (e.isClient) {
+        if (e.ev.peerLocal !== false) trim(this.#clientsByTuple, e.ev.keys.tuple);
+      }
+      else trim(this.#serversByPid, e.ev.conn.pid);
+    }
+    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
+      this.#retired = rq.slice(this.#retiredHead);
+      this.#retiredHead = 0;
+    }
+    if ((++this.#flushes & 63) === 0 || force) this.#sweep();
+  }
+
+  /** Drops index lists that hold nothing live (closed connections, quiet processes). */
+  #sweep(): void {
+    for (const m of [this.#clientsByTuple, this.#serversByPid, this.#waitingServersByTuple, this.#waitingClientsByPid] as Map<unknown, List>[]) {
+      for (const [k, l] of m) {
+        let live = false;
+        for (let i = l.head; i < l.items.length && !live; i++) live = !l.items[i].gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.items[i].waiting);
+        if (!live) m.delete(k);
+      }
+    }
+  }
+
+  /** Index sizes (for tests and self-telemetry): keys held in the four indexes. */
+  indexSizes(): number {
+    return this.#clientsByTuple.size + this.#serversByPid.size + this.#waitingServersByTuple.size + this.#waitingClientsByPid.size;
+  }
+
+  /** A new entry: final now, attached to a parent, or waiting for one. */
+  #place(e: Entry): void {
+    if (e.parent !== null) return; // cannot happen for a new entry; kept for clarity
+    const ev = e.ev;
+    if (ev.record.traceparent !== undefined) return this.#finalize(e);
+    if (e.isClient) {
+      const inflight = ev.inboundInFlight ?? -1;
+      if (inflight === 0) return this.#finalize(e);
+      // a parent that is already here (its events arrived first)
+      for (const p of this.#threadCandidates(e, this.#serversByPid.get(ev.conn.pid))) this.#offer(e, p);
+      if (e.parent !== null && inflight === 1) return this.#attach(e, e.parent);
+      this.#wait(e, this.#waitingClientsByPid, ev.conn.pid);
+      return;
+    }
+    const peer = this.#peerClient(e, this.#clientsByTuple.get(ev.keys.tuple));
+    if (peer !== null) return this.#attach(e, peer);
+    if (ev.peerLocal === false) return this.#finalize(e);
+    this.#wait(e, this.#waitingServersByTuple, ev.keys.tuple);
+  }
+
+  #wait<K>(e: Entry, index: Map<K, List>, k: K): void {
+    e.waiting = true;
+    this.#waitingCount++;
+    add(index, k, e);
+    this.#queue.push(e);
+  }
+
+  /** A thread-parent candidate for a waiting (or new) client. */
+  #offer(c: Entry, p: Entry): void {
+    if (c.candidates === null) c.candidates = [];
+    if (c.candidates.length < MAX_CANDIDATES && !c.candidates.includes(p)) c.candidates.push(p);
+    if (c.parent === null || p.start > c.parent.start) c.parent = p;
+  }
+
+  /** A new server: the parent of waiting clients of its process that it contains. */
+  #adoptWaitingClients(s: Entry): void {
+    const l = this.#waitingClientsByPid.get(s.ev.conn.pid);
+    if (l === undefined) return;
+    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
+      const c = l.items[i];
+      if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
+      this.#offer(c, s);
+      if ((c.ev.inboundInFlight ?? -1) === 1) this.#attach(c, s);
+    }
+    trimFinal(this.#waitingClientsByPid, s.ev.conn.pid);
+  }
+
+  /** A new client: the parent of waiting servers on its connection that it contains. */
+  #adoptWaitingServers(c: Entry): void {
+    const l = this.#waitingServersByTuple.get(c.ev.keys.tuple);
+    if (l === undefined) return;
+    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
+      const s = l.items[i];
+      if (s.final || !s.waiting || !this.#peerMatch(s, c)) continue;
+      this.#attach(s, c);
+    }
+    trimFinal(this.#waitingServersByTuple, c.ev.keys.tuple);
+  }
+
+  /** e's parent is p: e becomes final when p is. */
+  #attach(e: Entry, p: Entry): void {
+    if (e.waiting) {
+      e.waiting = false;
+      this.#waitingCount--;
+    }
+    e.parent = p;
+    if (p.final) this.#finalize(e);
+    else (p.dependents ??= []).push(e);
+  }
+
+  /** The window ended: decide with what is known. */
+  #decideAtDeadline(e: Entry): void {
+    if (e.waiting) {
+      e.waiting = false;
+      this.#waitingCount--;
+    }
+    if (e.isClient && e.candidates !== null && e.candidates.length > 1) {
+      this.stats.ambiguous++;
+      if (this.#o.threadAmbiguity === 'skip') e.parent = null;
+    }
+    // a parent that is itself still waiting lends its provisional trace
+    this.#finalize(e, e.parent !== null && !e.parent.final ? this.#provisionalTrace(e.parent, 0) : undefined);
+  }
+
+  #provisionalTrace(p: Entry, depth: number): string {
+    if (p.final) return p.traceId;
+    const tp = p.ev.record.traceparent;
+    if (tp !== undefined) return tp.slice(3, 35);
+    if (p.parent !== null && depth < 32) return this.#provisionalTrace(p.parent, depth + 1);
+    return p.ownTrace();
+  }
+
+  /**
+   * Makes e final, then its dependents, iteratively. e's parent, if any, is final — or `firstTrace` is its
+   * provisional trace (the window ended before the parent's own parent arrived).
+   */
+  #finalize(first: Entry, firstTrace?: string): void {
+    const stack = [first];
+    while (stack.length > 0) {
+      const e = stack.pop() as Entry;
+      if (e.final) continue;
+      const p = e.parent;
+      this.#finalizeWith(e, e === first && firstTrace !== undefined ? firstTrace : p !== null ? p.traceId : '', p);
+      if (e.dependents !== null) {
+        for (const d of e.dependents) stack.push(d);
+        e.dependents = null;
+      }
+    }
+  }
+
+  #finalizeWith(e: Entry, parentTrace: string, p: Entry | null): void {
+    const rec = e.ev.record;
+    const tp = rec.traceparent;
+    if (tp !== undefined) {
+      e.traceId = tp.slice(3, 35);
+      e.parentSpanId = tp.slice(36, 52);
+      e.traceState = rec.tracestate ?? '';
+      e.traceFlags = parseInt(tp.slice(53, 55), 16) || 0;
+      e.reason = 'traceparent';
+    } else if (p !== null) {
+      e.traceId = parentTrace;
+      e.parentSpanId = p.spanId;
+      e.traceState = p.traceState;
+      e.traceFlags = p.traceFlags;
+      e.reason = e.isClient ? 'thread' : 'peer';
+    } else {
+      e.traceId = e.ownTrace();
+      if (!e.isClient && e.key !== null && e.ev.keys.peerPrivate) {
+        e.parentSpanId = spanIdOf(e.key, 'client');
+        e.reason = 'derived';
+      } else {
+        e.reason = 'root';
+      }
+    }
+    if (e.isClient && e.key !== null && e.ev.peerLocal !== true && (e.reason === 'thread' || e.reason === 'traceparent')) {
+      e.link = { traceId: e.ownTrace(), spanId: spanIdOf(e.key, 'server') };
+    }
+    if (e.waiting) {
+      e.waiting = false;
+      this.#waitingCount--;
+    }
+    e.final = true;
+    e.finalAt = this.#now;
+    e.candidates = null;
+    this.stats[e.reason]++;
+    this.#ready.push(e);
+    this.#retired.push(e);
+  }
+
+  /** p (server, same process) contains the call c, and the thread matches when it has to. */
+  #threadMatch(c: Entry, p: Entry): boolean {
+    if (p.ev.conn.pid !== c.ev.conn.pid) return false;
+    const slack = this.#o.slackNs;
+    if (!(p.start <= c.start + slack && c.end <= p.end + slack)) return false;
+    if ((c.ev.inboundInFlight ?? -1) === 1) return true;
+    const tid = c.ev.reqTid;
+    return tid !== 0 && (p.ev.respTid === tid || p.ev.reqTid === tid);
+  }
+
+  #threadCandidates(c: Entry, l: List | undefined): Entry[] {
+    if (l === undefined) return NONE;
+    let out = NONE;
+    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
+      const s = l.items[i];
+      // lists are in arrival order, close to end order: past requests that ended before the call started, stop
+      if (s.end + this.#o.slackNs < c.start) break;
+      if (!s.gone && this.#threadMatch(c, s)) {
+        if (out === NONE) out = [];
+        out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** c (client, reverse connection on this node) contains the request s. */
+  #peerMatch(s: Entry, c: Entry): boolean {
+    if (c.ev.ordinal >= 0 && s.ev.ordinal >= 0 && c.ev.ordinal !== s.ev.ordinal) return false;
+    const slack = this.#o.slackNs;
+    return c.start <= s.start + slack && s.end <= c.end + slack;
+  }
+
+  #peerClient(s: Entry, l: List | undefined): Entry | null {
+    if (l === undefined) return null;
+    let best: Entry | null = null;
+    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
+      const c = l.items[i];
+      if (c.end + this.#o.slackNs < s.start) break; // older exchanges on this connection ended before s began
+      if (!c.gone && this.#peerMatch(s, c) && (best === null || c.start > best.start)) best = c;
+    }
+    return best;
+  }
+}
+
+function add<K>(m: Map<K, List>, k: K, e: Entry): void {
+  let l = m.get(k);
+  if (l === undefined) {
+    l = new List();
+    m.set(k, l);
+  }
+  l.items.push(e);
+}
+
+function compact<K>(m: Map<K, List>, k: K, l: List): void {
+  if (l.head === l.items.length) {
+    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones
+    l.items.length = 0;
+    l.head = 0;
+  } else if (l.head > 64 && l.head * 2 > l.items.length) {
+    l.items = l.items.slice(l.head);
+    l.head = 0;
+  }
+}
+
+/** Drops retired entries from the head of an index list. */
+function trim<K>(m: Map<K, List>, k: K): void {
+  const l = m.get(k);
+  if (l === undefined) return;
+  while (l.head < l.items.length && l.items[l.head].gone) l.head++;
+  compact(m, k, l);
+}
+
+/** Drops entries that stopped waiting from the head of a waiting list. */
+function trimFinal<K>(m: Map<K, List>, k: K): void {
+  const l = m.get(k);
+  if (l === undefined) return;
+  while (l.head < l.items.length && !l.items[l.head].waiting) l.head++;
+  compact(m, k, l);
+}

@@ -1,0 +1,88 @@
+import type { Link } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import { SpanKind, SpanRecord, SpanStatusCode } from '../../../pdata/traces.js';
+import type { WallClock } from './clock.js';
+import type { LinkedSpan } from './linking.js';
+import type { ResourceCache } from './resources.js';
+import type { RouteTemplater } from './routes.js';
+
+/**
+ * SpanRecords from linked exchanges. Kind: SERVER for inbound requests (the process accepted the
+ * connection), CLIENT for outbound ones. Times: kernel monotonic timestamps through the clock offset.
+ * Status (semconv HTTP): Error on 5xx for SERVER spans, on 4xx and 5xx for CLIENT spans (`clientFault`
+ * errors keep SERVER spans Unset); `error.type` only when the status is Error. Attributes: the parser's
+ * semconv attributes plus network.peer.address/port, client.address (SERVER), server.address/port from
+ * the connection when the protocol did not name them (Host header; port 80 when the Host header has none),
+ * `url.full` for HTTP CLIENT spans (without the query unless it was kept), and for HTTP the path template as
+ * `http.route` (SERVER) or `url.template` (CLIENT), which also completes the span name (`GET /users/{id}`).
+ * Resource: one shared object per process (process.pid, sonde.cgroup.path, host.*).
+ * The record's attributes object is reused as the span's (the span takes ownership of it).
+ */
+export class SpanFactory {
+  readonly #clock: WallClock;
+  readonly #resources: ResourceCache;
+  readonly #routes: RouteTemplater | undefined;
+  readonly #scope: InstrumentationScope;
+
+  constructor(clock: WallClock, resources: ResourceCache, scope: InstrumentationScope, routes?: RouteTemplater) {
+    this.#clock = clock;
+    this.#resources = resources;
+    this.#routes = routes;
+    this.#scope = scope;
+  }
+
+  build(ls: LinkedSpan): SpanRecord {
+    const { record, conn } = ls.ev;
+    const server = conn.role === 'server';
+    const attributes = record.attributes as Record<string, string | number | boolean>;
+    let name = record.name;
+
+    if (record.protocol === 'http' && this.#routes !== undefined) {
+      const path = attributes['url.path'];
+      if (typeof path === 'string') {
+        const route = this.#routes.route(conn.cgroupPath, path);
+        attributes[server ? 'http.route' : 'url.template'] = route;
+        name = `${name} ${route}`;
+      }
+    }
+    attributes['network.peer.address'] = conn.remoteIp;
+    attributes['network.peer.port'] = conn.remotePort;
+    const http = record.protocol === 'http';
+    if (attributes['server.address'] === undefined) {
+      attributes['server.address'] = server ? conn.localIp : conn.actualRemoteIp ?? conn.remoteIp;
+      attributes['server.port'] = server ? conn.localPort : conn.actualRemotePort ?? conn.remotePort;
+    } else if (http && attributes['server.port'] === undefined) {
+      attributes['server.port'] = 80; // a Host header without a port: the scheme's default
+    }
+    if (server) attributes['client.address'] = conn.remoteIp;
+    else if (http && typeof attributes['url.path'] === 'string') {
+      // semconv requires url.full on HTTP client spans: scheme://host[:port]path[?query] (query only if kept)
+      const host = attributes['server.address'] as string;
+      const port = attributes['server.port'] as number;
+      const query = attributes['url.query'];
+      const h = host.includes(':') ? `[${host}]` : host;
+      attributes['url.full'] = `http://${port === 80 ? h : `${h}:${port}`}${attributes['url.path']}${typeof query === 'string' ? `?${query}` : ''}`;
+    }
+    const failed = record.status === 'error' && !(server && record.clientFault === true);
+    if (failed && record.errorType !== undefined) attributes['error.type'] = record.errorType;
+    if (record.incomplete === true) attributes['sonde.l7.incomplete'] = true;
+
+    const links: Link[] = ls.link !== undefined ? [{ context: { traceId: ls.link.traceId, spanId: ls.link.spanId, traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }] : [];
+    return new SpanRecord({
+      name,
+      kind: server ? SpanKind.SERVER : SpanKind.CLIENT,
+      traceId: ls.traceId,
+      spanId: ls.spanId,
+      parentSpanId: ls.parentSpanId,
+      traceFlags: ls.traceFlags,
+      traceState: ls.traceState,
+      startTime: this.#clock.toHrTime(record.startNs),
+      endTime: this.#clock.toHrTime(record.endNs),
+      status: failed ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET },
+      attributes,
+      links,
+      resource: this.#resources.forProcess(conn.pid, conn.cgroupPath),
+      instrumentationScope: this.#scope,
+    });
+  }
+}

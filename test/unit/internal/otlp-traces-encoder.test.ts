@@ -1,0 +1,77 @@
+// The direct OTLP trace encoder produces the same ExportTraceServiceRequest as the official serializer:
+// both outputs are decoded with the upstream .proto files and compared field by field.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { TraceFlags } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import protobuf from 'protobufjs';
+import { OtlpTraceEncoder } from '../../../src/internal/otlp/traces-encoder.js';
+import { SpanKind, SpanRecord, SpanStatusCode } from '../../../src/pdata/traces.js';
+import { makeSpans, testResource } from '../../helpers/data.js';
+
+const require = createRequire(import.meta.url);
+const protoRoot = dirname(require.resolve('@elastic/mockotlpserver/package.json'));
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(protoRoot, target);
+root.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', { keepCase: false });
+const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+
+function decode(buf: Uint8Array): unknown {
+  return Request.toObject(Request.decode(buf), { longs: String, bytes: String, enums: Number, defaults: true });
+}
+
+function official(spans: SpanRecord[]): Uint8Array {
+  const b = ProtobufTraceSerializer.serializeRequest(spans);
+  assert.ok(b);
+  return b;
+}
+
+test('same message as the official ProtobufTraceSerializer for varied spans', () => {
+  const r1 = resourceFromAttributes({ 'service.name': 'api', 'process.pid': 4242, 'host.arch': 'x64', weird: 'ünïcødé ✓ 🚀' });
+  const r2 = testResource();
+  const scopeA = { name: 'sonde/ebpf', version: '0.1.0' };
+  const scopeB = { name: 'other', schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' };
+  const long = 'x'.repeat(20_000);
+  const spans: SpanRecord[] = [
+    new SpanRecord({
+      name: 'GET /users/{id}', kind: SpanKind.SERVER, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331',
+      parentSpanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED,
+      startTime: [1_732_000_000, 123_456_789], endTime: [1_732_000_001, 999_999_999],
+      status: { code: SpanStatusCode.ERROR, message: 'boom' },
+      attributes: { 'http.request.method': 'GET', 'http.response.status_code': 500, ratio: 0.25, neg: -17, ok: false, tags: ['a', 'b'], nums: [1, 2, 3], big: 2 ** 40, 'db.query.text': long },
+      resource: r1, instrumentationScope: scopeA,
+      events: [{ name: 'exception', time: [1_732_000_000, 5], attributes: { 'exception.type': 'E' } }],
+      links: [{ context: { traceId: '11111111111111111111111111111111', spanId: '2222222222222222', traceFlags: 1, isRemote: true, traceState: new TraceState('a=1,b=2') }, attributes: { 'link.kind': 'peer' } }],
+    }),
+    new SpanRecord({
+      name: 'SELECT orders', kind: SpanKind.CLIENT, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7',
+      startTime: [1_732_000_000, 0], endTime: [1_732_000_000, 1], attributes: {}, resource: r1, instrumentationScope: scopeB,
+      traceState: 'vendor=x',
+    }),
+    ...(makeSpans(5, r2) as SpanRecord[]),
+    ...(makeSpans(2, r1) as SpanRecord[]),
+  ];
+  const enc = new OtlpTraceEncoder();
+  const ours = enc.encode(spans);
+  assert.deepEqual(decode(ours), decode(official(spans)));
+  // Encoding again (cached resources/scopes, reused buffer) gives the same bytes.
+  assert.deepEqual(enc.encode(spans), ours);
+  // A different batch after that is not polluted by the previous one.
+  const few = spans.slice(1, 3);
+  assert.deepEqual(decode(enc.encode(few)), decode(official(few)));
+});
+
+test('timestamps are exact to the nanosecond (no float rounding)', () => {
+  const enc = new OtlpTraceEncoder();
+  const s = makeSpans(1)[0] as SpanRecord;
+  s.startTime = [1_999_999_999, 999_999_999];
+  s.endTime = [4_000_000_000, 1];
+  const d = decode(enc.encode([s])) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ startTimeUnixNano: string; endTimeUnixNano: string }> }> }> };
+  const sp = d.resourceSpans[0].scopeSpans[0].spans[0];
+  assert.equal(sp.startTimeUnixNano, '1999999999999999999');
+  assert.equal(sp.endTimeUnixNano, '4000000000000000001');
+});

@@ -1,0 +1,245 @@
+// Trace linking on synthetic connection/exchange sequences: traceparent, thread causality, client↔server on
+// one node, cross-node determinism, out-of-order arrival, the window and its bounds.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { L7Event } from '../../../src/receivers/ebpf/l7/conn.js';
+import type { LinkOptions, LinkedSpan } from '../../../src/receivers/ebpf/l7/linking.js';
+import { Linker } from '../../../src/receivers/ebpf/l7/linking.js';
+import { conn, event } from './helpers.js';
+
+const W = 2e9;
+const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+function link(events: L7Event[], opts: Partial<LinkOptions> = {}, now = 100e9): LinkedSpan[] {
+  const l = new Linker({ windowNs: W, ...opts });
+  for (const e of events) l.push(e);
+  const out: LinkedSpan[] = [];
+  l.flush(now, out);
+  return out;
+}
+
+function byPath(spans: LinkedSpan[]): Record<string, LinkedSpan> {
+  return Object.fromEntries(spans.map((s) => [`${s.ev.conn.role}:${s.ev.record.attributes['url.path']}`, s]));
+}
+
+// A front service (pid 10) on 10.0.0.1:8080 calls a backend (pid 30) on this node at 10.0.0.1:9090 and a
+// database on another node at 10.0.0.7:5432, from its handler thread 11.
+const frontIn = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51000');
+const frontOut = conn('client', 10, '10.0.0.1:40000', '10.0.0.1:9090');
+const backIn = conn('server', 30, '10.0.0.1:9090', '10.0.0.1:40000');
+
+test('traceparent: the request continues the caller\'s trace (trace id, parent span, tracestate)', () => {
+  const [s] = link([event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, traceparent: TP, tracestate: 'congo=t61' })]);
+  assert.equal(s.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(s.parentSpanId, '00f067aa0ba902b7');
+  assert.equal(s.traceState, 'congo=t61');
+  assert.equal(s.traceFlags, 1);
+  assert.equal(s.reason, 'traceparent');
+  assert.match(s.spanId, /^[0-9a-f]{16}$/);
+  assert.notEqual(s.spanId, '00f067aa0ba902b7');
+});
+
+test('thread causality: a call made by the handling thread inside the request is its child', () => {
+  const spans = byPath(link([
+    event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/backend' }),
+    event(frontIn, { start: 100, end: 900, reqTid: 0, respTid: 11, ordinal: 0, path: '/front' }),
+  ]));
+  const parent = spans['server:/front'];
+  const child = spans['client:/backend'];
+  assert.equal(child.reason, 'thread');
+  assert.equal(child.parentSpanId, parent.spanId);
+  assert.equal(child.traceId, parent.traceId);
+});
+
+test('thread causality needs the same process, the same thread and containment', () => {
+  const other = conn('client', 99, '10.0.0.1:40001', '10.0.0.1:9090');
+  const cases: L7Event[][] = [
+    [event(frontOut, { start: 200, end: 500, reqTid: 12 }), event(frontIn, { start: 100, end: 900, respTid: 11 })],
+    [event(other, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, respTid: 11 })],
+    [event(frontOut, { start: 50, end: 500, reqTid: 11 }), event(frontIn, { start: 100e6, end: 900e6, respTid: 11 })],
+    [event(frontOut, { start: 200, end: 500, reqTid: 0 }), event(frontIn, { start: 100, end: 900, respTid: 0 })],
+  ];
+  for (const evs of cases) {
+    const c = link(evs).find((s) => s.ev.conn.role === 'client') as LinkedSpan;
+    assert.equal(c.reason, 'root');
+    assert.equal(c.parentSpanId, '');
+  }
+  // the reading thread counts too (when the kernel knows it)
+  const c = link([event(frontOut, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, reqTid: 11, respTid: 12 })])[0];
+  assert.equal(c.reason, 'thread');
+});
+
+test('ambiguous thread parents (one thread serving several requests): skip by default, latest on request', () => {
+  const evs = [
+    event(frontOut, { start: 300, end: 500, reqTid: 11, path: '/backend' }),
+    event(frontIn, { start: 100, end: 900, respTid: 11, path: '/a' }),
+    event(conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51001'), { start: 200, end: 950, respTid: 11, path: '/b' }),
+  ];
+  const l = new Linker({ windowNs: W });
+  for (const e of evs) l.push(e);
+  const out: LinkedSpan[] = [];
+  l.flush(100e9, out);
+  assert.equal(byPath(out)['client:/backend'].reason, 'root');
+  assert.equal(l.stats.ambiguous, 1);
+  const latest = byPath(link(evs, { threadAmbiguity: 'latest' }));
+  assert.equal(latest['client:/backend'].parentSpanId, latest['server:/b'].spanId);
+});
+
+test('client ↔ server on one node: the SERVER span joins the CLIENT span\'s trace as its child', () => {
+  const spans = byPath(link([
+    event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend', peerLocal: true }),
+    event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/backend', peerLocal: true }),
+  ]));
+  const c = spans['client:/backend'];
+  const s = spans['server:/backend'];
+  assert.equal(s.reason, 'peer');
+  assert.equal(s.parentSpanId, c.spanId);
+  assert.equal(s.traceId, c.traceId);
+  assert.equal(c.link, undefined, 'the far end is local: no cross-node link');
+});
+
+test('a three-hop chain with shuffled arrival resolves to one trace: caller → front → backend', () => {
+  const evs = [
+    event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend' }),
+    event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, path: '/front', traceparent: TP }),
+    event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/backend' }),
+  ];
+  for (const order of [[0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0]]) {
+    const spans = byPath(link(order.map((i) => evs[i])));
+    const front = spans['server:/front'];
+    const call = spans['client:/backend'];
+    const back = spans['server:/backend'];
+    assert.equal(front.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', `order ${order}`);
+    assert.equal(call.traceId, front.traceId);
+    assert.equal(back.traceId, front.traceId);
+    assert.equal(call.parentSpanId, front.spanId);
+    assert.equal(back.parentSpanId, call.spanId);
+    assert.equal(front.parentSpanId, '00f067aa0ba902b7');
+  }
+});
+
+test('cross-node: two agents that never talk derive the same ids from the 4-tuple and the ordinal', () => {
+  // node A: a batch job (no parent) calls 10.0.0.7:5432; node B runs the server
+  const a = conn('client', 50, '10.0.0.1:41000', '10.0.0.7:5432');
+  const b = conn('server', 70, '10.0.0.7:5432', '10.0.0.1:41000');
+  const onA = link([event(a, { start: 1000, end: 5000, reqTid: 51, ordinal: 3, path: '/q' })]);
+  const onB = link([event(b, { start: 1_000_000_777, end: 1_000_003_000, respTid: 71, ordinal: 3, path: '/q' })]); // another clock
+  assert.equal(onA[0].reason, 'root');
+  assert.equal(onB[0].reason, 'derived');
+  assert.equal(onB[0].traceId, onA[0].traceId);
+  assert.equal(onB[0].parentSpanId, onA[0].spanId);
+  // and again: the derivation is deterministic
+  assert.deepEqual(link([event(a, { start: 7, end: 9, ordinal: 3, path: '/q' })])[0].spanId, onA[0].spanId);
+  // a different exchange on the same connection gets other ids
+  assert.notEqual(link([event(b, { start: 1, end: 2, ordinal: 4, path: '/q' })])[0].traceId, onB[0].traceId);
+});
+
+test('cross-node inside a trace: the CLIENT span links to the far SERVER span\'s derived ids', () => {
+  const out = conn('client', 10, '10.0.0.1:42000', '10.0.0.7:5432');
+  const far = conn('server', 70, '10.0.0.7:5432', '10.0.0.1:42000');
+  const onA = byPath(link([
+    event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, path: '/front', traceparent: TP }),
+    event(out, { start: 200, end: 500, reqTid: 11, ordinal: 0, path: '/q' }),
+  ]));
+  const onB = link([event(far, { start: 210, end: 490, respTid: 71, ordinal: 0, path: '/q' })])[0];
+  const call = onA['client:/q'];
+  assert.equal(call.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.deepEqual(call.link, { traceId: onB.traceId, spanId: onB.spanId });
+  assert.equal(onB.parentSpanId, call.spanId, 'the far span still names the call as its parent');
+});
+
+test('connections not seen from their start get random ids and no derived parent', () => {
+  const c = conn('server', 70, '10.0.0.7:5432', '10.0.0.1:43000', { fromStart: false });
+  const [a] = link([event(c, { start: 1, end: 2, ordinal: -1 })]);
+  const [b] = link([event(c, { start: 1, end: 2, ordinal: -1 })]);
+  assert.equal(a.reason, 'root');
+  assert.equal(a.parentSpanId, '');
+  assert.notEqual(a.traceId, b.traceId);
+  assert.match(a.traceId, /^[0-9a-f]{32}$/);
+});
+
+test('exchanges wait for their window; force flushes; the buffer cap forces the oldest out', () => {
+  const l = new Linker({ windowNs: W, maxBuffered: 3 });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontIn, { start: 100, end: 1000 }));
+  l.flush(1000 + W - 1, out);
+  assert.equal(out.length, 0);
+  assert.equal(l.pending, 1);
+  l.flush(1000 + W, out);
+  assert.equal(out.length, 1);
+  for (let i = 0; i < 5; i++) l.push(event(frontIn, { start: 2000 + i, end: 3000 + i }));
+  l.flush(3000, out);
+  assert.equal(out.length, 3);
+  assert.equal(l.stats.forced, 2);
+  l.flush(3000, out, true);
+  assert.equal(out.length, 6);
+  assert.equal(l.pending, 0);
+});
+
+test('a parent already emitted stays findable for one more window (late arrivals)', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, path: '/front' }));
+  l.flush(900 + W, out);
+  assert.equal(out.length, 1);
+  // a call inside the request whose event reached user space late
+  l.push(event(frontOut, { start: 300, end: 800, reqTid: 11, path: '/late-event' }));
+  // a fire-and-forget call that outlived the request: containment fails, no parent
+  l.push(event(frontOut, { start: 200, end: 900 + 5e6, reqTid: 11, path: '/outlived' }));
+  l.flush(900 + W + 1, out, true);
+  assert.equal(out[1].parentSpanId, out[0].spanId);
+  assert.equal(out[1].traceId, out[0].traceId);
+  assert.equal(out[2].reason, 'root');
+  // after that window it is gone
+  l.push(event(frontOut, { start: 300, end: 800, reqTid: 11, path: '/too-late' }));
+  l.flush(900 + 3 * W, out, true);
+  assert.equal(out[3].reason, 'root');
+});
+
+test('no wait when nothing can be a local parent: calls with no inbound request in flight, servers whose client is remote', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, inboundInFlight: 0 }));
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, peerLocal: false }));
+  l.flush(900, out);
+  assert.deepEqual(out.map((s) => s.reason), ['root', 'derived']);
+  assert.equal(l.pending, 0);
+});
+
+test('one inbound request in flight: the call belongs to it whatever thread made it, released when it arrives', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  // Go-style: the goroutine wrote the call from thread 12, the response from thread 11
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 12, ordinal: 0, inboundInFlight: 1, path: '/call' }));
+  l.flush(600, out);
+  assert.equal(out.length, 0, 'waits for its parent');
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, ordinal: 0, peerLocal: false, path: '/front' }));
+  l.flush(900, out);
+  assert.equal(out.length, 2, 'both out long before the window ends');
+  const spans = byPath(out);
+  assert.equal(spans['client:/call'].parentSpanId, spans['server:/front'].spanId);
+  assert.equal(spans['client:/call'].reason, 'thread');
+});
+
+test('several inbound requests in flight on one thread (an event loop): skipped, decided at the deadline', () => {
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  l.push(event(frontOut, { start: 300, end: 500, reqTid: 11, inboundInFlight: 2, path: '/call' }));
+  l.push(event(frontIn, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/a' }));
+  l.flush(1000, out);
+  assert.deepEqual(out.map((s) => s.ev.record.attributes['url.path']), ['/a'], 'the call waits: another candidate may still come');
+  l.push(event(conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51009'), { start: 250, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+  l.flush(500 + W, out);
+  assert.equal(out.length, 3);
+  assert.equal(byPath(out)['client:/call'].reason, 'root');
+  assert.equal(l.stats.ambiguous, 1);
+});
+
+test('a public client address never gets a derived parent (it cannot run Sonde)', () => {
+  const pub = conn('server', 70, '10.0.0.7:443', '203.0.113.9:51000');
+  const [s] = link([event(pub, { start: 1, end: 2, ordinal: 0, peerLocal: false })]);
+  assert.equal(s.reason, 'root');
+  assert.equal(s.parentSpanId, '');
+  const priv = conn('server', 70, '10.0.0.7:443', '10.0.0.9:51000');
+  assert.equal(link([event(priv, { start: 1, end: 2, ordinal: 0, peerLocal: false })])[0].reason, 'derived');
+});
