@@ -62,8 +62,8 @@ describe('PostgreSQL through the l7 probe and the Service (e2e, root)', { skip, 
       'DELETE FROM orders WHERE id = 2;',
       '',
     ].join('\n'));
+    const m0 = await snapshot(svc); // also lets spans of earlier activity (the peer's set-up) leave
     const since = markSpans(svc, pg.port);
-    const m0 = await snapshot(svc);
     const q = await exec(pg.psql, [...psqlArgs(), '-q', '-v', 'ON_ERROR_STOP=0', '-f', script], { env: { PGSSLMODE: 'disable' } });
     const { clients, servers } = await stepSpans(svc, { pids: [q.pid], port: pg.port, since, n: 7 });
     assertLinked(clients, servers);
@@ -131,8 +131,8 @@ describe('PostgreSQL through the l7 probe and the Service (e2e, root)', { skip, 
     test(`pgbench -M ${mode} -t ${T}: ${PER_TXN} statements per transaction, each a CLIENT and a SERVER span, linked; metrics +${T * PER_TXN}`, async () => {
       const script = join(tmp, 'txn.sql');
       writeFileSync(script, SCRIPT);
+      const m0 = await snapshot(svc); // also lets spans of earlier activity (the peer's set-up) leave
       const since = markSpans(svc, pg.port);
-      const m0 = await snapshot(svc);
       const b = await exec(pg.pgbench, ['-h', '127.0.0.1', '-p', String(pg.port), '-U', pg.user, '-n', '-c', '1', '-t', String(T), '-M', mode, '-f', script, pg.database],
         { env: { PGSSLMODE: 'disable' } });
       assert.match(b.stdout, new RegExp(`number of transactions actually processed: ${T}/${T}`));
