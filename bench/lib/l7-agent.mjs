@@ -15,8 +15,11 @@ const { ProtobufMetricsSerializer } = await import('@opentelemetry/otlp-transfor
 const { encodeTraces } = await import(`${root}dist/src/internal/otlp/proto.js`);
 
 export class BenchL7Agent {
-  /** `port`: also count the spans of this server port apart (`portSpans`): the machine's other traffic is traced too. */
-  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full', port = 0 } = {}) {
+  /**
+   * `port`: also count the spans of this server port apart (`portSpans`): the machine's other traffic is traced too.
+   * `parsers`: the protocol parsers to register (default HTTP/1 only; bench/db-overhead.mjs passes the database ones).
+   */
+  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full', port = 0, parsers = [http1Parser] } = {}) {
     this.port = port;
     this.portSpans = 0;
     this.native = loadNative();
@@ -24,7 +27,8 @@ export class BenchL7Agent {
     this.tcp.setRodata('targ_self_tgid', process.pid);
     this.tcp.load();
     this.l7 = BpfObject.open(this.native, `${root}build/bpf/l7.bpf.o`);
-    this.registry = new ParserRegistry().register(http1Parser);
+    this.registry = new ParserRegistry();
+    for (const p of parsers) this.registry.register(p);
     const table = cap.configureL7Object(this.l7, this.tcp, {
       captureBytes, detectTries: 4, ringBytes, wakeupBytes: 256 << 10, selfPid: process.pid, protocols: this.registry.names(),
     }, { sendmsgTracepoint: cap.hasSendmsgTracepoint() });

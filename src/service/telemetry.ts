@@ -114,15 +114,16 @@ export class CounterFamily extends Family<Counter> {
 
 export class GaugeFamily extends Family<Gauge> {
   readonly type = 'gauge';
-  collector?: () => Iterable<readonly [LabelValues, number]>;
+  /** Read at render time, one per owner key (see SelfTelemetry.gaugeFn). */
+  readonly collectors = new Map<string, () => Iterable<readonly [LabelValues, number]>>();
   protected make(): Gauge {
     return new Gauge();
   }
   render(): string {
     let out = '';
     for (const { values, child } of this.children.values()) out += `${this.name}${labelStr(this.labelNames, values)} ${fmt(child.value)}\n`;
-    if (this.collector) {
-      for (const [values, v] of this.collector()) out += `${this.name}${labelStr(this.labelNames, values)} ${fmt(v)}\n`;
+    for (const collect of this.collectors.values()) {
+      for (const [values, v] of collect()) out += `${this.name}${labelStr(this.labelNames, values)} ${fmt(v)}\n`;
     }
     return out;
   }
@@ -180,10 +181,14 @@ export class SelfTelemetry {
     return this.#get(name, 'gauge', labelNames, () => new GaugeFamily(name, help, labelNames));
   }
 
-  /** A gauge whose values are read at render time. Replaces an earlier collector of the same name. */
-  gaugeFn(name: string, help: string, labelNames: readonly string[], collect: () => Iterable<readonly [LabelValues, number]>): GaugeFamily {
+  /**
+   * A gauge whose values are read at render time. Replaces an earlier collector of the same name and `key`;
+   * components that can have several instances (receivers `ebpf` and `ebpf/x`) pass their id as `key` so each
+   * keeps its own rows.
+   */
+  gaugeFn(name: string, help: string, labelNames: readonly string[], collect: () => Iterable<readonly [LabelValues, number]>, key = ''): GaugeFamily {
     const f = this.gauge(name, help, labelNames);
-    f.collector = collect;
+    f.collectors.set(key, collect);
     return f;
   }
 

@@ -392,8 +392,8 @@ export class EbpfReceiver implements Component {
 
   #registerTelemetry(): void {
     const t = this.#set.telemetry;
-    t.gaugeFn('sonde_ebpf_map_entries', 'Entries in the probes\' hash maps (sampled at scrape).', ['receiver', 'probe', 'map'], () => this.#mapFill('entries'));
-    t.gaugeFn('sonde_ebpf_map_max_entries', 'Capacity (max_entries) of the probes\' hash maps.', ['receiver', 'probe', 'map'], () => this.#mapFill('max'));
+    t.gaugeFn('sonde_ebpf_map_entries', 'Entries in the probes\' hash maps (sampled at scrape).', ['receiver', 'probe', 'map'], () => this.#mapFill('entries'), this.#rid);
+    t.gaugeFn('sonde_ebpf_map_max_entries', 'Capacity (max_entries) of the probes\' hash maps.', ['receiver', 'probe', 'map'], () => this.#mapFill('max'), this.#rid);
     t.gaugeFn('sonde_ebpf_ring_pending_bytes', 'Bytes waiting in each probe\'s ring buffer (sampled at scrape).', ['receiver', 'probe'], () => {
       const out: Array<readonly [string[], number]> = [];
       for (const r of this.#running) {
@@ -404,8 +404,8 @@ export class EbpfReceiver implements Component {
         }
       }
       return out;
-    });
-    t.gaugeFn('sonde_ebpf_cgroups', 'Cgroups the receiver holds state for.', ['receiver'], () => [[[this.#rid], this.#cgroups?.size ?? 0]]);
+    }, this.#rid);
+    t.gaugeFn('sonde_ebpf_cgroups', 'Cgroups the receiver holds state for.', ['receiver'], () => [[[this.#rid], this.#cgroups?.size ?? 0]], this.#rid);
     const ct = t.counter('sonde_ebpf_conntrack_lookups_total', 'NAT lookups for new outbound connections, by result.', ['receiver', 'result']);
     const attrib = t.counter('sonde_ebpf_cgroup_attributions_total', 'Events attributed to a cgroup, by how it was found (pid, cgroup_id, unknown = root).', ['receiver', 'by']);
     this.#telemetryRefresh = () => {

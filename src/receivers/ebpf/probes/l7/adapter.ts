@@ -84,6 +84,8 @@ class Conn {
   readonly id: number;
   readonly tsNs: number;
   cgroupId: number;
+  /** Server connections: the listener's cgroup id from OPEN (kept when the owner changes: see #cgroupOf). */
+  readonly listenerCgroupId: number;
   readonly role: 'client' | 'server';
   readonly localIp: string;
   readonly localPort: number;
@@ -97,6 +99,7 @@ class Conn {
     this.tsNs = v.tsNs;
     this.pid = v.pid;
     this.cgroupId = v.cgroupId;
+    this.listenerCgroupId = v.cgroupId;
     const flags = v.flags;
     this.ownerKnown = (flags & L7ConnFlags.OWNER_TASK) !== 0 && this.pid !== 0;
     this.role = v.role === ENUMS.SONDE_ROLE_SERVER ? 'server' : 'client';
@@ -304,12 +307,17 @@ export class L7Adapter {
 
   /**
    * Clients: the cgroup id the kernel took at connect() (exact even once a short-lived client exited).
-   * Servers: the owner's current cgroup by pid (the id is the listener's at listen() time, and servers
-   * live long enough to be found), the id as a fallback.
+   * Servers: the owner's current cgroup by pid (the id is the listener's at listen() time), else the
+   * listener's: a worker forked per connection (PostgreSQL's backends) may have exited before its first
+   * records are decoded (a short psql or pgbench session), and such workers are forked from the
+   * listener's process, in its cgroup. An owner found in the root cgroup also takes the listener's
+   * (a root result is what an unknown pid resolves to).
    */
   #cgroupOf(c: Conn): string {
     if (c.role === 'client') return this.#cgroup(c.pid, c.cgroupId);
-    return (c.pid !== 0 ? this.#cgroup(c.pid, 0) : '') || this.#cgroup(c.pid, c.cgroupId);
+    const byPid = c.pid !== 0 ? this.#cgroup(c.pid, 0) : '';
+    if (byPid !== '' && byPid !== '/') return byPid;
+    return (c.listenerCgroupId !== 0 ? this.#cgroup(0, c.listenerCgroupId) : '') || byPid || this.#cgroup(c.pid, c.cgroupId);
   }
 
   #close(c: Conn, tsNs: number): void {

@@ -141,22 +141,22 @@ class L7Probe implements Probe {
     t.gaugeFn('sonde_l7_kernel_connections', 'L7 connection decisions in the kernel since start: detected (OPEN sent), undetected (given up), self (the agent\'s own, ignored).', ['receiver', 'result'], () => {
       const k = kernel();
       return k ? rows([['detected', k.detected], ['undetected', k.undetected], ['self', k.self]]) : [];
-    });
+    }, rid);
     t.gaugeFn('sonde_l7_kernel_segments', 'TCP segments of traced connections the kernel did not pass on as data since start: duplicate (retransmitted, skipped), gap (a hole before a segment: loss or reordering), not_linear (headers not parsed).', ['receiver', 'result'], () => {
       const k = kernel();
       return k ? rows([['duplicate', k.duplicate], ['gap', k.gap], ['not_linear', k.notLinear]]) : [];
-    });
+    }, rid);
     t.gaugeFn('sonde_l7_user', 'The l7 probe in user space since start: records, connections waiting for their owner resolved, drops (malformed, unknown_connection, self), gap bytes fed as uncaptured.', ['receiver', 'what'], () => {
       const a = this.#adapter?.stats;
       return a ? rows([['records', a.records], ['malformed', a.malformed], ['unknown_connection', a.unknownConnection], ['self', a.self],
         ['owner_changed', a.ownerChanged], ['owner_unknown', a.ownerUnknown], ['protocol_unconfirmed', a.unconfirmed], ['gap_bytes', a.gapBytes]]) : [];
-    });
+    }, rid);
     t.gaugeFn('sonde_l7_pipeline', 'The L7 pipeline: exchanges parsed, parser errors, connections tracked, spans waiting for linking, bytes buffered, links by rule.', ['receiver', 'what'], () => {
       const st = this.#pipeline.stats();
       return rows([['exchanges', st.tracker.records], ['parser_errors', st.tracker.parserErrors], ['unknown_connection', st.tracker.unknownConnection],
         ['connections', st.connections], ['pending_spans', st.pendingSpans], ['buffered_bytes', st.bufferedBytes],
         ...Object.entries(st.link).map(([k, v]) => [`link_${k}`, v] as [string, number])]);
-    });
+    }, rid);
   }
 
   shutdown(): void {

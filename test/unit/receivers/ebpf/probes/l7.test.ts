@@ -195,6 +195,26 @@ describe('adapter (synthetic records)', () => {
     assert.equal(a.stats.ownerChanged, 1);
   });
 
+  test('a server worker that exited before its records were decoded (a short PostgreSQL backend) takes the listener\'s cgroup, not the root', () => {
+    const r = new Recorder();
+    // pid 21 is gone: /proc has nothing and the receiver's index answers the root; the listener's id is known
+    const resolve = (pid: number, id: number): string => (id === 4 ? '/srv' : pid === 21 ? '/' : pid === 22 ? '' : `/pid/${pid}`);
+    const a = new L7Adapter(r, { protocols: ['http'], cgroupPath: resolve });
+    feed(a, [
+      open(9, { pid: 20, role: 'server', cgroupId: 4 }),
+      data(9, false, 2000, 'GET /a HTTP/1.1\r\n\r\n'),
+      event(ENUMS.L7_EVENT_OWNER, 9, 2500, 21, 21),
+      open(10, { pid: 20, role: 'server', cgroupId: 4 }),
+      data(10, false, 2000, 'GET /b HTTP/1.1\r\n\r\n'),
+      event(ENUMS.L7_EVENT_OWNER, 10, 2500, 22, 22),
+      open(11, { pid: 20, role: 'server', cgroupId: 4 }),
+      data(11, false, 2000, 'GET /c HTTP/1.1\r\n\r\n'),
+      event(ENUMS.L7_EVENT_OWNER, 11, 2500, 23, 23),
+    ]);
+    const opens = r.calls.filter((c) => c[0] === 'open').map((c) => c[1] as ConnInfo);
+    assert.deepEqual(opens.map((i) => [i.pid, i.cgroupPath]), [[21, '/srv'], [22, '/srv'], [23, '/pid/23']], 'by pid when it resolves, else the listener\'s');
+  });
+
   test('without OWNER, the first egress chunk with a writer settles the owner; the cap opens with the listener\'s', () => {
     const r = new Recorder();
     const a = new L7Adapter(r, { protocols: ['http'], cgroupPath: cgroups, maxPendingChunks: 3 });
