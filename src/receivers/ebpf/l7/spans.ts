@@ -1,6 +1,5 @@
-import type { Link } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { SpanKind, SpanRecord, SpanStatusCode } from '../../../pdata/traces.js';
+import { SpanKind, SpanRecord, SpanStatusCode, spanStatus } from '../../../pdata/traces.js';
 import type { WallClock } from './clock.js';
 import type { LinkedSpan } from './linking.js';
 import type { ResourceCache } from './resources.js';
@@ -67,22 +66,25 @@ export class SpanFactory {
     if (failed && record.errorType !== undefined) attributes['error.type'] = record.errorType;
     if (record.incomplete === true) attributes['sonde.l7.incomplete'] = true;
 
-    const links: Link[] = ls.link !== undefined ? [{ context: { traceId: ls.link.traceId, spanId: ls.link.spanId, traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }] : [];
-    return new SpanRecord({
-      name,
-      kind: server ? SpanKind.SERVER : SpanKind.CLIENT,
-      traceId: ls.traceId,
-      spanId: ls.spanId,
-      parentSpanId: ls.parentSpanId,
-      traceFlags: ls.traceFlags,
-      traceState: ls.traceState,
-      startTime: this.#clock.toHrTime(record.startNs),
-      endTime: this.#clock.toHrTime(record.endNs),
-      status: failed ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET },
-      attributes,
-      links,
-      resource: this.#resources.forProcess(conn.pid, conn.cgroupPath),
-      instrumentationScope: this.#scope,
-    });
+    const span = new SpanRecord();
+    span.name = name;
+    span.kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
+    span.traceId = ls.traceId;
+    span.spanId = ls.spanId;
+    span.parentSpanId = ls.parentSpanId;
+    span.traceFlags = ls.traceFlags;
+    span.traceState = ls.traceState;
+    const start = this.#clock.toHrTime(record.startNs);
+    span.startSeconds = start[0];
+    span.startNanos = start[1];
+    const end = this.#clock.toHrTime(record.endNs);
+    span.endSeconds = end[0];
+    span.endNanos = end[1];
+    if (failed) span.status = spanStatus(SpanStatusCode.ERROR);
+    span.attributes = attributes;
+    if (ls.link !== undefined) span.links = [{ context: { traceId: ls.link.traceId, spanId: ls.link.spanId, traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }];
+    span.resource = this.#resources.forProcess(conn.pid, conn.cgroupPath);
+    span.instrumentationScope = this.#scope;
+    return span;
   }
 }
