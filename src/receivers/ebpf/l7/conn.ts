@@ -186,6 +186,11 @@ class Conn {
   }
 }
 
+/** Makes the L7Event of one exchange (ConnTracker's `newEvent`: the linker makes its own entries). */
+export type L7EventFactory = (record: L7Record, conn: ConnInfo, keys: ConnKeys, reqTid: number, respTid: number, ordinal: number, inboundInFlight: number, peerLocal: boolean) => L7Event;
+
+const plainEvent: L7EventFactory = (record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal) => ({ record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal });
+
 export interface TrackerStats {
   chunks: number;
   /** Chunks for a connection that was never opened (or already evicted). */
@@ -209,6 +214,7 @@ export class ConnTracker {
   readonly #registry: ParserRegistry;
   readonly #opts: ParserOptions;
   readonly #sink: (ev: L7Event) => void;
+  readonly #newEvent: L7EventFactory;
   readonly #max: number;
   readonly #conns = new Map<number, Conn>();
   /** Open connections by normalised tuple, per role: tells whether the other end is traced here. */
@@ -221,10 +227,12 @@ export class ConnTracker {
   readonly #out: L7Record[] = [];
   readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
-  constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536) {
+  /** `newEvent`: how events are made (default: plain objects); the pipeline lets its linker make them. */
+  constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536, newEvent: L7EventFactory = plainEvent) {
     this.#registry = registry;
     this.#opts = opts;
     this.#sink = sink;
+    this.#newEvent = newEvent;
     this.#max = maxConnections;
   }
 
@@ -415,14 +423,8 @@ export class ConnTracker {
       const client = c.info.role === 'client';
       // the other end's connection is traced here if a socket with the same tuple and the other role is open
       const peerLocal = (client ? this.#serverTuples : this.#clientTuples).has(c.keys.tuple);
-      this.#sink({
-        record, conn: c.info, keys: c.keys,
-        reqTid: slot >= 0 ? c.ringBuf[TID_RING + slot] : 0,
-        respTid: c.lastRespTid,
-        ordinal,
-        inboundInFlight: client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1,
-        peerLocal,
-      });
+      this.#sink(this.#newEvent(record, c.info, c.keys, slot >= 0 ? c.ringBuf[TID_RING + slot] : 0, c.lastRespTid, ordinal,
+        client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1, peerLocal));
     }
     out.length = 0;
   }

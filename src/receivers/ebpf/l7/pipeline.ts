@@ -5,7 +5,7 @@ import type { SpanRecord } from '../../../pdata/traces.js';
 import { VERSION } from '../../../version.js';
 import type { WallClock } from './clock.js';
 import { ClockOffset } from './clock.js';
-import type { ConnInfo, L7Event, TrackerStats } from './conn.js';
+import type { ConnInfo, L7Event, L7EventFactory, TrackerStats } from './conn.js';
 import { ConnTracker } from './conn.js';
 import type { LinkOptions, LinkStats, LinkedSpan } from './linking.js';
 import { Linker } from './linking.js';
@@ -93,7 +93,11 @@ export class L7Pipeline {
         linker.push(ev);
       }
       : (ev: L7Event): void => metrics.record(ev);
-    this.#tracker = new ConnTracker(registry, { ...DEFAULT_PARSER_OPTIONS, ...opts.parser }, sink, opts.maxConnections);
+    // with linking, the linker makes each exchange's event: it becomes its entry and then its LinkedSpan
+    const newEvent: L7EventFactory | undefined = linker !== null
+      ? (record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal) => linker.event(record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal)
+      : undefined;
+    this.#tracker = new ConnTracker(registry, { ...DEFAULT_PARSER_OPTIONS, ...opts.parser }, sink, opts.maxConnections, newEvent);
   }
 
   open(conn: ConnInfo, tsNs = 0): void {

@@ -112,6 +112,8 @@ class Conn {
 const EMPTY = new Uint8Array(0);
 /** Captured lengths up to this get a reused array each; longer ones (capture_bytes > 1 KiB) a view. */
 const SCRATCH_MAX = 1024;
+/** Up to this many bytes a JS loop copies faster than a native copy with its view. */
+const COPY_LOOP_MAX = 512;
 
 export class L7Adapter {
   readonly stats: L7AdapterStats = {
@@ -247,18 +249,21 @@ export class L7Adapter {
     if (c.held.length > 0) this.#open(c);
   }
 
-  /** The captured bytes at `off` (DataView offsets) as a reused array. */
+  /**
+   * The captured bytes at `off` (DataView offsets) as a reused array. Copied byte by byte: Buffer#copy and
+   * TypedArray#set of a subarray each allocate a view per call, and captures are mostly a few hundred bytes.
+   */
   #bytes(off: number, n: number): Uint8Array {
     if (n === 0) return EMPTY;
-    const start = off;
-    let a: Uint8Array | undefined;
     if (n <= SCRATCH_MAX) {
-      a = this.#scratch[n];
+      let a = this.#scratch[n];
       if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
-      this.#buf.copy(a, 0, start, start + n);
+      const src = this.#buf;
+      if (n <= COPY_LOOP_MAX) for (let i = 0; i < n; i++) a[i] = src[off + i];
+      else src.copy(a, 0, off, off + n);
       return a;
     }
-    return this.#buf.subarray(start, start + n);
+    return this.#buf.subarray(off, off + n);
   }
 
   #open(c: Conn): void {
