@@ -148,6 +148,8 @@ export function connKeys(c: ConnInfo): ConnKeys {
 }
 
 const TID_RING = 16;
+/** Captures up to this length are copied into a reused array for parsers without feedRange; longer ones get a subarray. */
+const SCRATCH_MAX = 1024;
 const DETECT_TRIES = 4;
 
 class Conn {
@@ -225,6 +227,8 @@ export class ConnTracker {
   /** Open server connections per process (its in-flight entry goes with the last one). */
   readonly #serverConns = new Map<number, number>();
   readonly #out: L7Record[] = [];
+  /** Reused copies by length, for parsers without feedRange. */
+  readonly #scratch: (Uint8Array | undefined)[] = [];
   readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
   /** `newEvent`: how events are made (default: plain objects); the pipeline lets its linker make them. */
@@ -288,6 +292,14 @@ export class ConnTracker {
    * Chunks of one connection must arrive in the order the kernel saw them.
    */
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void {
+    this.chunkRange(connId, egress, tsNs, tid, data, 0, data.length, length);
+  }
+
+  /**
+   * chunk() with the captured bytes at `buf[start, end)`: the receiver passes its ring batch, nothing of it is
+   * kept. Parsers with feedRange read it in place; the others get a copy in a reused array.
+   */
+  chunkRange(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void {
     this.stats.chunks++;
     const c = this.#conns.get(connId);
     if (c === undefined) {
@@ -298,7 +310,7 @@ export class ConnTracker {
     if (c.session === null) {
       if (c.tries >= DETECT_TRIES) return;
       c.tries++;
-      const p = this.#registry.detect(data, dir);
+      const p = this.#registry.detect(start === 0 && end === buf.length ? buf : buf.subarray(start, end), dir);
       if (p === undefined) {
         if (c.tries === DETECT_TRIES) this.stats.undetected++;
         return;
@@ -314,13 +326,25 @@ export class ConnTracker {
       c.lastRespTid = tid;
     }
     try {
-      (c.session as ParserSession).feed(dir, data, length, tsNs, this.#out);
+      const session = c.session as ParserSession;
+      if (session.feedRange !== undefined) session.feedRange(dir, buf, start, end, length, tsNs, this.#out);
+      else session.feed(dir, start === 0 && end === buf.length ? buf : this.#copy(buf, start, end), length, tsNs, this.#out);
     } catch {
       this.stats.parserErrors++;
       this.#resetSession(c);
     }
     if (c.info.role === 'server') this.#syncPending(c);
     this.#drain(c);
+  }
+
+  /** buf[start, end) in a reused array of that length (parsers never keep `captured` past feed()). */
+  #copy(buf: Uint8Array, start: number, end: number): Uint8Array {
+    const n = end - start;
+    if (n > SCRATCH_MAX) return buf.subarray(start, end);
+    let a = this.#scratch[n];
+    if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
+    for (let i = 0; i < n; i++) a[i] = buf[start + i];
+    return a;
   }
 
   /** A parser threw: start over with a fresh session (it resyncs on the next message start). */

@@ -109,6 +109,11 @@ export class L7Pipeline {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
   }
 
+  /** chunk() with the captured bytes at `buf[start, end)` (nothing of `buf` is kept: a view into the ring batch). */
+  chunkRange(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void {
+    this.#tracker.chunkRange(connId, egress, tsNs, tid, buf, start, end, length);
+  }
+
   /** A process exited (the process probe's exit event): its span Resource is forgotten (pids get reused). */
   processExit(pid: number): void {
     this.#resources.dropProcess(pid);

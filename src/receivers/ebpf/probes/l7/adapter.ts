@@ -9,8 +9,9 @@
 //    it can act on it (make calls), and the kernel reserves OWNER at that read;
 //  - the protocol: the kernel's detector table is a pre-filter; the named parser confirms on the
 //    first chunk (ProtocolParser.detect), else the pipeline detects by itself.
-// Once open, DATA goes through without allocation: captured bytes are copied into a reused
-// array of the same length (parsers never keep `captured` past feed(); the ring batch is reused too).
+// Once open, DATA goes through without allocation or copy: the input's chunkRange() gets the batch
+// itself with the payload's offsets (parsers never keep `captured` past feed(); the ring batch is
+// reused too); an input without it gets the bytes copied into a reused array of the same length.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ConnInfo } from '../../l7/conn.js';
@@ -25,6 +26,8 @@ import { L7ConnEventView, L7ConnFlags, L7DataFlags, L7EventType, L7EventView, L7
 export interface L7Input {
   open(conn: ConnInfo, tsNs?: number): void;
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void;
+  /** Optional: chunk() with the captured bytes at `buf[start, end)` (the ring batch; nothing of it may be kept). */
+  chunkRange?(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void;
   close(connId: number, tsNs: number): void;
 }
 
@@ -130,6 +133,8 @@ export class L7Adapter {
   readonly #cgroup: (pid: number, cgroupId: number) => string;
   /** A Buffer over the whole ArrayBuffer of the current batch (offsets = DataView offsets). */
   #buf: Buffer = Buffer.alloc(0);
+  /** The same bytes as a plain Uint8Array (what parsers index: one receiver class for their loads). */
+  #u8: Uint8Array = new Uint8Array(0);
   readonly #onRecord = (view: DataView, off: number, len: number): void => this.record(view, off, len);
 
   constructor(out: L7Input, opts: L7AdapterOptions) {
@@ -159,7 +164,10 @@ export class L7Adapter {
    * give it) and the record's offset and length. Synchronous; nothing of the batch is kept.
    */
   record(view: DataView, off: number, len: number): void {
-    if (this.#buf.buffer !== view.buffer) this.#buf = Buffer.from(view.buffer as ArrayBuffer);
+    if (this.#buf.buffer !== view.buffer) {
+      this.#buf = Buffer.from(view.buffer as ArrayBuffer);
+      this.#u8 = new Uint8Array(view.buffer as ArrayBuffer);
+    }
     this.stats.records++;
     if (len < L7_TYPE_OFFSET + 4) {
       this.stats.malformed++;
@@ -225,7 +233,10 @@ export class L7Adapter {
         this.stats.gapBytes += gap;
         this.#out.chunk(c.id, egress, ts, tid, EMPTY, gap);
       }
-      this.#out.chunk(c.id, egress, ts, tid, this.#bytes(ev.payloadOffset, n), ev.length);
+      const out = this.#out;
+      const start = ev.payloadOffset;
+      if (out.chunkRange !== undefined) out.chunkRange(c.id, egress, ts, tid, this.#u8, start, start + n, ev.length);
+      else out.chunk(c.id, egress, ts, tid, this.#bytes(start, n), ev.length);
       return;
     }
     // waiting for the owner: keep a copy

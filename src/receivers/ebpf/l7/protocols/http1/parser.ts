@@ -195,14 +195,18 @@ export class Http1Session implements ParserSession {
   }
 
   feed(dir: Direction, captured: Uint8Array, length: number, tsNs: number, out: L7Record[]): void {
+    this.feedRange(dir, captured, 0, captured.length, length, tsNs, out);
+  }
+
+  /** feed() of the captured bytes captured[start, end) (a view into the receiver's batch: nothing is kept). */
+  feedRange(dir: Direction, captured: Uint8Array, start: number, end: number, length: number, tsNs: number, out: L7Record[]): void {
     const isReq = dir === Direction.Request;
     const d = isReq ? this.#req : this.#res;
     if (d.st === St.Upgraded) return;
-    const end = captured.length;
-    if (!(length >= end)) length = end;
-    let gap = length - end;
-    let off = 0;
-    if (isReq && this.#res.st === St.Lost && this.#currentAnswer() !== null && startsMessage(dir, captured, 0, end) === 1) {
+    if (!(length >= end - start)) length = end - start;
+    let gap = length - (end - start);
+    let off = start;
+    if (isReq && this.#res.st === St.Lost && this.#currentAnswer() !== null && startsMessage(dir, captured, start, end) === 1) {
       // framing of the previous response was lost; a new request means it is over (non-pipelined clients)
       this.#finishLostResponse(this.#res.lastNs, out);
     }
@@ -238,7 +242,7 @@ export class Http1Session implements ParserSession {
           off = end;
           break;
         case St.Lost:
-          if (off === 0 && startsMessage(dir, captured, 0, end) === 1) {
+          if (off === start && startsMessage(dir, captured, start, end) === 1) {
             if (!isReq && this.#currentAnswer() !== null) this.#finishLostResponse(this.#res.lastPrevNs, out);
             d.st = St.Head;
           } else {
