@@ -25,6 +25,8 @@ const enum St {
 const enum Cs { Size = 0, Ext = 1, SizeLf = 2, Data = 3, DataCr = 4, DataLf = 5, TrailerStart = 6, TrailerLine = 7, TrailerLf = 8 }
 
 const MAX_PENDING = 64;
+/** Released exchanges kept per session for reuse. */
+const MAX_FREE = 4;
 const MAX_CHUNK_SIZE = 2 ** 40;
 const MAX_TRACESTATE = 512;
 
@@ -173,6 +175,10 @@ export class Http1Session implements ParserSession {
   /** The last User-Agent value, reused while the bytes repeat (keep-alive clients send the same one). */
   readonly #ua = new Interned();
   readonly #hostName = new Interned();
+  /** The last request path, reused while the bytes repeat (keep-alive clients often ask for the same one). */
+  readonly #path = new Interned();
+  /** Exchanges already turned into records, for reuse (no allocation per request). */
+  readonly #free: Exchange[] = [];
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
 
   constructor(opts: ParserOptions) {
@@ -312,12 +318,16 @@ export class Http1Session implements ParserSession {
       this.#pending.shift();
       if (this.#curReq === x) this.#curReq = null;
       out.push(toRecord(x, Math.max(x.startNs, nowNs), true, this.#opts));
+      this.#release(x);
     }
   }
 
   close(tsNs: number, out: L7Record[]): void {
     if (this.#currentAnswer() !== null) this.#finishResponse(Math.max(this.#res.lastNs, 0), false, out);
-    for (const x of this.#pending) out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+    for (const x of this.#pending) {
+      out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+      this.#release(x);
+    }
     this.#pending.length = 0;
     this.#curReq = null;
     this.#orphanActive = false;
@@ -475,7 +485,7 @@ export class Http1Session implements ParserSession {
       return -2;
     }
     const known = knownMethod(b, s, mEnd);
-    const x = newExchange(known ?? '_OTHER', startNs);
+    const x = this.#acquire(known ?? '_OTHER', startNs);
     x.version = version;
     x.isHead = known === 'HEAD';
     x.isConnect = known === 'CONNECT';
@@ -542,6 +552,7 @@ export class Http1Session implements ParserSession {
         this.#orphan.answering = true;
         this.#orphanActive = true;
       }
+      this.#release(old);
     }
     this.#pending.push(x);
     this.#curReq = x;
@@ -567,7 +578,7 @@ export class Http1Session implements ParserSession {
     }
     let q = p;
     while (q < e && b[q] !== 63 && b[q] !== 35) q++;
-    x.path = q > p ? latin1(b, p, q) : '/';
+    x.path = q > p ? this.#path.get(b, p, q) : '/';
     if (q < e && b[q] === 63 && this.#opts.keepQueryString) {
       let f = q + 1;
       while (f < e && b[f] !== 35) f++;
@@ -823,12 +834,17 @@ export class Http1Session implements ParserSession {
    */
   #finishLostResponse(endNs: number, out: L7Record[]): void {
     const x = this.#pending[0];
+    if (x === undefined) {
+      this.#finishResponse(endNs, false, out);
+      return;
+    }
+    const xStart = x.startNs; // read first: finishing x releases it
     this.#finishResponse(endNs, false, out);
-    if (x === undefined) return;
-    while (this.#pending.length > 0 && this.#pending[0].startNs <= x.startNs && !this.#pending[0].answering) {
+    while (this.#pending.length > 0 && this.#pending[0].startNs <= xStart && !this.#pending[0].answering) {
       const y = this.#pending.shift() as Exchange;
       if (this.#curReq === y) this.#curReq = null;
       out.push(toRecord(y, Math.max(endNs, y.startNs), true, this.#opts));
+      this.#release(y);
     }
   }
 
@@ -845,6 +861,20 @@ export class Http1Session implements ParserSession {
     this.#pending.shift();
     if (this.#curReq === x) this.#curReq = null;
     out.push(toRecord(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
+    this.#release(x);
+  }
+
+  /** A fresh exchange: a released one reset, else a new one (one request at a time is the common case). */
+  #acquire(method: string, startNs: number): Exchange {
+    const x = this.#free.pop();
+    if (x === undefined) return newExchange(method, startNs);
+    resetExchange(x, method, startNs);
+    return x;
+  }
+
+  /** An exchange that was turned into its record and left every queue: kept for the next request. */
+  #release(x: Exchange): void {
+    if (this.#free.length < MAX_FREE) this.#free.push(x);
   }
 }
 
@@ -881,17 +911,61 @@ function newExchange(method: string, startNs: number): Exchange {
   };
 }
 
+function resetExchange(x: Exchange, method: string, startNs: number): void {
+  x.method = method;
+  x.methodOriginal = undefined;
+  x.path = '';
+  x.query = undefined;
+  x.host = undefined;
+  x.port = 0;
+  x.userAgent = undefined;
+  x.traceparent = undefined;
+  x.tracestate = undefined;
+  x.version = '';
+  x.isHead = false;
+  x.isConnect = false;
+  x.startNs = startNs;
+  x.reqHeadBytes = 0;
+  x.reqBodyBytes = 0;
+  x.status = 0;
+  x.respHeadBytes = 0;
+  x.respBodyBytes = 0;
+  x.answering = false;
+}
+
+/** Status codes as strings (statusLabel, error.type): one string per code, made once. */
+const CODE_STRINGS: string[] = [];
+function codeString(code: number): string {
+  if (code < 100 || code > 999) return String(code);
+  return (CODE_STRINGS[code] ??= String(code));
+}
+
 function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
-  const attributes: Record<string, string | number | boolean> = {
-    'http.request.method': x.method,
-    'url.path': x.path,
-    'url.scheme': 'http',
-  };
-  if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
-  if (x.status > 0) attributes['http.response.status_code'] = x.status;
-  if (x.host !== undefined) attributes['server.address'] = x.host;
-  if (x.port > 0) attributes['server.port'] = x.port;
-  if (x.version !== '') attributes['network.protocol.version'] = x.version;
+  let attributes: Record<string, string | number | boolean>;
+  if (x.status > 0 && x.host !== undefined && x.port > 0 && x.version !== '') {
+    // the common answered request with a Host: one literal (its slots in the object, no growing store)
+    attributes = {
+      'http.request.method': x.method,
+      'url.path': x.path,
+      'url.scheme': 'http',
+      'http.response.status_code': x.status,
+      'server.address': x.host,
+      'server.port': x.port,
+      'network.protocol.version': x.version,
+    };
+    if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
+  } else {
+    attributes = {
+      'http.request.method': x.method,
+      'url.path': x.path,
+      'url.scheme': 'http',
+    };
+    if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
+    if (x.status > 0) attributes['http.response.status_code'] = x.status;
+    if (x.host !== undefined) attributes['server.address'] = x.host;
+    if (x.port > 0) attributes['server.port'] = x.port;
+    if (x.version !== '') attributes['network.protocol.version'] = x.version;
+  }
   if (x.reqBodyBytes > 0) attributes['http.request.body.size'] = x.reqBodyBytes;
   if (x.status > 0 && x.respBodyBytes > 0) attributes['http.response.body.size'] = x.respBodyBytes;
   if (x.userAgent !== undefined) attributes['user_agent.original'] = x.userAgent;
@@ -906,8 +980,8 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
     name: x.method === '_OTHER' ? 'HTTP' : x.method,
     attributes,
     status: !answered ? 'unknown' : failed ? 'error' : 'ok',
-    errorType: failed ? String(code) : undefined,
-    statusLabel: answered ? String(code) : 'unknown',
+    errorType: failed ? codeString(code) : undefined,
+    statusLabel: answered ? codeString(code) : 'unknown',
     requestSize: x.reqHeadBytes + x.reqBodyBytes,
     responseSize: answered ? x.respHeadBytes + x.respBodyBytes : -1,
     traceparent: x.traceparent,
