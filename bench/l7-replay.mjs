@@ -22,6 +22,8 @@ import { arg, median, num } from './lib/loopback.mjs';
 const here = new URL('..', import.meta.url).pathname;
 const ROOT = (arg('root', here) + '/').replace(/\/+$/, '/');
 const ALLOC = process.argv.includes('--alloc');
+/** How often spans are handed out and encoded, in kernel time (the l7 probe's span_interval; default 100 ms). */
+const TICK_NS = num('tick-ms', 100) * 1e6;
 
 async function record(file) {
   if (process.getuid() !== 0) { console.log('# l7-replay: recording needs root (skipped)'); process.exit(0); }
@@ -96,7 +98,7 @@ async function replayer() {
       const { ts, data } = batches[b];
       data.copy(buf, 0);
       adapter.onBatch(buf, 0, data.length);
-      if (ts - lastTick >= 100e6) { exp(ts, false); lastTick = ts; }
+      if (ts - lastTick >= TICK_NS) { exp(ts, false); lastTick = ts; }
       if (ts - lastMetrics >= 10e9) {
         for (const rm of pipeline.collectMetrics()) bytes += ProtobufMetricsSerializer.serializeRequest(rm).length;
         lastMetrics = ts;

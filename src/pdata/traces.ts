@@ -23,6 +23,8 @@ const STATUS_ERROR: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
 /** Shared, frozen: a span without links/events allocates nothing for them. */
 export const NO_LINKS: Link[] = Object.freeze([]) as unknown as Link[];
 export const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
+/** The attributes of a span made empty (`new SpanRecord()`): its producer assigns its own object. */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
 
 /** The status of a span: shared frozen objects for the two common ones (`{ code }` without a message). */
 export function spanStatus(code: SpanStatusCode): SpanStatus {
@@ -66,7 +68,8 @@ export interface SpanRecordInit {
  * Cheap to make and to keep (receivers make one per request, a batch processor holds them): methods live on
  * the prototype, the common statuses and empty links/events are shared frozen objects, and the times are
  * kept as numbers (`startSeconds`/`startNanos`, …) — `startTime`/`endTime` make their HrTime on access.
- * `new SpanRecord()` without an init makes an empty span for a producer to fill field by field.
+ * `new SpanRecord()` without an init makes an empty span for a producer to fill field by field (it assigns
+ * `attributes`: the empty default is shared and frozen).
  */
 export class SpanRecord implements ReadableSpan {
   name = '';
@@ -82,7 +85,7 @@ export class SpanRecord implements ReadableSpan {
   endSeconds = 0;
   endNanos = 0;
   status: SpanStatus = STATUS_UNSET;
-  attributes: Attributes = {};
+  attributes: Attributes = NO_ATTRIBUTES;
   links: Link[] = NO_LINKS;
   events: TimedEvent[] = NO_EVENTS;
   resource!: Resource;
