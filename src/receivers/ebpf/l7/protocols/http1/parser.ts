@@ -878,30 +878,45 @@ export class Http1Session implements ParserSession {
   }
 }
 
-/** One string reused while the same bytes come back (no allocation on repeats). */
+/**
+ * One string reused while the same bytes come back (no allocation on repeats). The bytes are compared with
+ * the string's char codes (latin1: one char per byte), so nothing but the string is kept. Values that keep
+ * changing (paths with ids) are not compared for a while after a few misses in a row: a miss costs more
+ * than making the string alone.
+ */
 class Interned {
-  /** The bytes of the last value (allocated on first use: idle connections do not pay for it). */
-  #bytes: Uint8Array | null = null;
-  #len = -1;
   #str = '';
+  /** #str is a value to compare with (values over 256 bytes are not: comparing would cost more than it saves). */
+  #set = false;
+  /** Misses in a row; at MISS_LIMIT the value is not interned for the next MISS_BACKOFF calls. */
+  #misses = 0;
 
   get(b: Uint8Array, s: number, e: number): string {
     const n = e - s;
-    const bytes = this.#bytes;
-    if (n === this.#len && bytes !== null) {
-      let i = 0;
-      while (i < n && bytes[i] === b[s + i]) i++;
-      if (i === n) return this.#str;
+    if (this.#misses >= MISS_LIMIT) {
+      if (++this.#misses < MISS_LIMIT + MISS_BACKOFF) return latin1(b, s, e);
+      this.#misses = 0;
+      this.#set = false;
     }
-    this.#str = latin1(b, s, e);
-    if (n <= 256) {
-      if (bytes === null || bytes.length < n) this.#bytes = new Uint8Array(Math.max(64, n));
-      (this.#bytes as Uint8Array).set(b.subarray(s, e));
-      this.#len = n;
-    } else this.#len = -1;
-    return this.#str;
+    const str = this.#str;
+    if (this.#set && str.length === n) {
+      let i = 0;
+      while (i < n && str.charCodeAt(i) === b[s + i]) i++;
+      if (i === n) {
+        this.#misses = 0;
+        return str;
+      }
+    }
+    if (this.#set) this.#misses++;
+    const v = latin1(b, s, e);
+    this.#str = v;
+    this.#set = n <= 256;
+    return v;
   }
 }
+
+const MISS_LIMIT = 4;
+const MISS_BACKOFF = 32;
 
 function newExchange(method: string, startNs: number): Exchange {
   return {
