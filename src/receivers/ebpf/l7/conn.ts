@@ -450,6 +450,7 @@ export class ConnTracker {
       this.#sink(this.#newEvent(record, c.info, c.keys, slot >= 0 ? c.ringBuf[TID_RING + slot] : 0, c.lastRespTid, ordinal,
         client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1, peerLocal));
     }
-    out.length = 0;
+    // emptied by pop: `length = 0` drops the backing store, and the next record would allocate a new one
+    while (out.length > 0) out.pop();
   }
 }

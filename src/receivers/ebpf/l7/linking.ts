@@ -521,8 +521,11 @@ function add<K>(m: Map<K, List>, k: K, e: Entry): void {
 
 function compact<K>(m: Map<K, List>, k: K, l: List): void {
   if (l.head === l.items.length) {
-    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones
-    l.items.length = 0;
+    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones.
+    // Small lists are emptied by pop (keeping their backing store: `length = 0` would drop it, and the
+    // next push would allocate one again), large ones by length.
+    if (l.items.length > 64) l.items.length = 0;
+    else while (l.items.length > 0) l.items.pop();
     l.head = 0;
   } else if (l.head > 64 && l.head * 2 > l.items.length) {
     l.items = l.items.slice(l.head);
