@@ -343,7 +343,8 @@ export class ConnTracker {
     if (n > SCRATCH_MAX) return buf.subarray(start, end);
     let a = this.#scratch[n];
     if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
-    for (let i = 0; i < n; i++) a[i] = buf[start + i];
+    if (n <= 32) for (let i = 0; i < n; i++) a[i] = buf[start + i];
+    else a.set(buf.subarray(start, end)); // a native copy (its view is young garbage) beats a JS loop here
     return a;
   }
 

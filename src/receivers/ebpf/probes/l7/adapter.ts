@@ -115,8 +115,8 @@ class Conn {
 const EMPTY = new Uint8Array(0);
 /** Captured lengths up to this get a reused array each; longer ones (capture_bytes > 1 KiB) a view. */
 const SCRATCH_MAX = 1024;
-/** Up to this many bytes a JS loop copies faster than a native copy with its view. */
-const COPY_LOOP_MAX = 512;
+/** Up to this many bytes a JS loop copies faster than a native copy (which also allocates a view). */
+const COPY_LOOP_MAX = 32;
 
 export class L7Adapter {
   readonly stats: L7AdapterStats = {
@@ -261,8 +261,8 @@ export class L7Adapter {
   }
 
   /**
-   * The captured bytes at `off` (DataView offsets) as a reused array. Copied byte by byte: Buffer#copy and
-   * TypedArray#set of a subarray each allocate a view per call, and captures are mostly a few hundred bytes.
+   * The captured bytes at `off` (DataView offsets) as a reused array (inputs without chunkRange). Short ones
+   * are copied by a loop: Buffer#copy allocates a view per call, but beyond a few dozen bytes it is faster.
    */
   #bytes(off: number, n: number): Uint8Array {
     if (n === 0) return EMPTY;
@@ -271,7 +271,7 @@ export class L7Adapter {
       if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
       const src = this.#buf;
       if (n <= COPY_LOOP_MAX) for (let i = 0; i < n; i++) a[i] = src[off + i];
-      else src.copy(a, 0, off, off + n);
+      else a.set(this.#u8.subarray(off, off + n));
       return a;
     }
     return this.#buf.subarray(off, off + n);
