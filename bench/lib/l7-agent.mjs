@@ -40,8 +40,9 @@ export class BenchL7Agent {
     this.spans = 0;
     this.exportedBytes = 0;
     this.reader = this.l7.ringReader('events', { bufferBytes: 4 << 20 });
-    // mode 'adapter': records decoded and dispatched by the adapter into a no-op pipeline input
-    this.nullAdapter = new L7Adapter({ open() {}, chunk() {}, close() {} }, { protocols: table.names, selfPid: process.pid });
+    // mode 'adapter': records decoded and dispatched by the adapter into a no-op pipeline input (which, like
+    // L7Pipeline, takes the payload in place: chunkRange)
+    this.nullAdapter = new L7Adapter({ open() {}, chunk() {}, chunkRange() {}, close() {} }, { protocols: table.names, selfPid: process.pid });
     this.reader.start((buf, n, bytes) => {
       this.records += n;
       if (this.mode === 'full') this.adapter.onBatch(buf, n, bytes);

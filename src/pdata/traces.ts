@@ -1,6 +1,7 @@
 import type { Attributes, HrTime, Link, SpanContext, SpanStatus } from '@opentelemetry/api';
 import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import type { InstrumentationScope, TraceState } from '@opentelemetry/core';
+import { TraceState as W3CTraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import type { Traces } from '../consumer/consumer.js';
@@ -17,44 +18,81 @@ function hrDiff(a: HrTime, b: HrTime): HrTime {
   return [s, ns];
 }
 
-/**
- * A finished span as Sonde's receivers build it: a `ReadableSpan` (so the official exporters take it as is)
- * whose resource and attributes processors may replace. Ids are lowercase hex strings.
- */
-export class SpanRecord implements ReadableSpan {
+const STATUS_UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
+const STATUS_ERROR: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
+/** Shared, frozen: a span without links/events allocates nothing for them. */
+export const NO_LINKS: Link[] = Object.freeze([]) as unknown as Link[];
+export const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
+/** The attributes of a span made empty (`new SpanRecord()`): its producer assigns its own object. */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
+/** The status of a span: shared frozen objects for the two common ones (`{ code }` without a message). */
+export function spanStatus(code: SpanStatusCode): SpanStatus {
+  return code === SpanStatusCode.ERROR ? STATUS_ERROR : code === SpanStatusCode.UNSET ? STATUS_UNSET : { code };
+}
+
+/** A W3C tracestate header value as the SDK's TraceState (spanContext().traceState); the last one is reused. */
+let lastTraceState = '';
+let lastTraceStateObj: TraceState | undefined;
+function traceStateOf(s: string): TraceState | undefined {
+  if (s === '') return undefined;
+  if (s !== lastTraceState || lastTraceStateObj === undefined) {
+    lastTraceStateObj = new W3CTraceState(s);
+    lastTraceState = s;
+  }
+  return lastTraceStateObj;
+}
+
+export interface SpanRecordInit {
   name: string;
   kind: SpanKind;
   traceId: string;
   spanId: string;
-  parentSpanId: string;
-  traceFlags: number;
-  traceState: string;
+  parentSpanId?: string;
+  traceFlags?: number;
+  traceState?: string;
   startTime: HrTime;
   endTime: HrTime;
-  status: SpanStatus;
+  status?: SpanStatus;
   attributes: Attributes;
-  links: Link[];
-  events: TimedEvent[];
+  links?: Link[];
+  events?: TimedEvent[];
   resource: Resource;
   instrumentationScope: InstrumentationScope;
+}
 
-  constructor(init: {
-    name: string;
-    kind: SpanKind;
-    traceId: string;
-    spanId: string;
-    parentSpanId?: string;
-    traceFlags?: number;
-    traceState?: string;
-    startTime: HrTime;
-    endTime: HrTime;
-    status?: SpanStatus;
-    attributes: Attributes;
-    links?: Link[];
-    events?: TimedEvent[];
-    resource: Resource;
-    instrumentationScope: InstrumentationScope;
-  }) {
+/**
+ * A finished span as Sonde's receivers build it: a `ReadableSpan` (so the official exporters take it as is)
+ * whose resource and attributes processors may replace. Ids are lowercase hex strings.
+ *
+ * Cheap to make and to keep (receivers make one per request, a batch processor holds them): methods live on
+ * the prototype, the common statuses and empty links/events are shared frozen objects, and the times are
+ * kept as numbers (`startSeconds`/`startNanos`, …) — `startTime`/`endTime` make their HrTime on access.
+ * `new SpanRecord()` without an init makes an empty span for a producer to fill field by field (it assigns
+ * `attributes`: the empty default is shared and frozen).
+ */
+export class SpanRecord implements ReadableSpan {
+  name = '';
+  kind: SpanKind = SpanKind.INTERNAL;
+  traceId = '';
+  spanId = '';
+  parentSpanId = '';
+  traceFlags: number = TraceFlags.SAMPLED;
+  traceState = '';
+  /** Wall-clock start and end: seconds since the epoch and nanoseconds within the second. */
+  startSeconds = 0;
+  startNanos = 0;
+  endSeconds = 0;
+  endNanos = 0;
+  status: SpanStatus = STATUS_UNSET;
+  attributes: Attributes = NO_ATTRIBUTES;
+  links: Link[] = NO_LINKS;
+  events: TimedEvent[] = NO_EVENTS;
+  resource!: Resource;
+  instrumentationScope!: InstrumentationScope;
+
+  constructor(init?: SpanRecordInit) {
+    if (init === undefined) return;
     this.name = init.name;
     this.kind = init.kind;
     this.traceId = init.traceId;
@@ -64,18 +102,38 @@ export class SpanRecord implements ReadableSpan {
     this.traceState = init.traceState ?? '';
     this.startTime = init.startTime;
     this.endTime = init.endTime;
-    this.status = init.status ?? { code: SpanStatusCode.UNSET };
+    if (init.status !== undefined) this.status = init.status;
     this.attributes = init.attributes;
-    this.links = init.links ?? [];
-    this.events = init.events ?? [];
+    if (init.links !== undefined) this.links = init.links;
+    if (init.events !== undefined) this.events = init.events;
     this.resource = init.resource;
     this.instrumentationScope = init.instrumentationScope;
   }
 
-  spanContext = (): SpanContext => ({ traceId: this.traceId, spanId: this.spanId, traceFlags: this.traceFlags, isRemote: false });
+  spanContext(): SpanContext {
+    const ctx: SpanContext = { traceId: this.traceId, spanId: this.spanId, traceFlags: this.traceFlags, isRemote: false };
+    if (this.traceState !== '') ctx.traceState = traceStateOf(this.traceState);
+    return ctx;
+  }
 
   get parentSpanContext(): SpanContext | undefined {
     return this.parentSpanId ? { traceId: this.traceId, spanId: this.parentSpanId, traceFlags: this.traceFlags, isRemote: false } : undefined;
+  }
+
+  get startTime(): HrTime {
+    return [this.startSeconds, this.startNanos];
+  }
+  set startTime(t: HrTime) {
+    this.startSeconds = t[0];
+    this.startNanos = t[1];
+  }
+
+  get endTime(): HrTime {
+    return [this.endSeconds, this.endNanos];
+  }
+  set endTime(t: HrTime) {
+    this.endSeconds = t[0];
+    this.endNanos = t[1];
   }
 
   get duration(): HrTime {
@@ -96,7 +154,25 @@ export class SpanRecord implements ReadableSpan {
   }
 
   clone(): SpanRecord {
-    return new SpanRecord({ ...this, attributes: { ...this.attributes }, links: [...this.links], events: [...this.events] });
+    const c = new SpanRecord();
+    c.name = this.name;
+    c.kind = this.kind;
+    c.traceId = this.traceId;
+    c.spanId = this.spanId;
+    c.parentSpanId = this.parentSpanId;
+    c.traceFlags = this.traceFlags;
+    c.traceState = this.traceState;
+    c.startSeconds = this.startSeconds;
+    c.startNanos = this.startNanos;
+    c.endSeconds = this.endSeconds;
+    c.endNanos = this.endNanos;
+    c.status = this.status;
+    c.attributes = { ...this.attributes };
+    c.links = this.links.length > 0 ? [...this.links] : NO_LINKS;
+    c.events = this.events.length > 0 ? [...this.events] : NO_EVENTS;
+    c.resource = this.resource;
+    c.instrumentationScope = this.instrumentationScope;
+    return c;
   }
 }
 

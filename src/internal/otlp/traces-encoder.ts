@@ -12,6 +12,7 @@ import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { SpanRecord } from '../../pdata/traces.js';
 import { ProtoWriter, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../protobuf.js';
 
 const HAS_IS_REMOTE = 0x100;
@@ -19,12 +20,15 @@ const IS_REMOTE = 0x200;
 
 /** Writes a fixed64 nanosecond timestamp from HrTime exactly (no BigInt): sec·1e9 + ns split in 32-bit halves. */
 function writeTime(w: ProtoWriter, field: number, t: HrTime): void {
+  writeTimeOf(w, field, t[0], t[1]);
+}
+
+function writeTimeOf(w: ProtoWriter, field: number, sec: number, nanos: number): void {
   // 1e9 = 15258·2^16 + 51712, so sec·1e9 = (sec·15258)·2^16 + sec·51712, every product exact below 2^53.
-  const sec = t[0];
   const a = sec * 15258;
   const ah = Math.floor(a / 65536);
   const al = a - ah * 65536;
-  const c = al * 65536 + sec * 51712 + t[1];
+  const c = al * 65536 + sec * 51712 + nanos;
   const carry = Math.floor(c / 4294967296);
   const lo = c - carry * 4294967296;
   const hi = ah + carry;
@@ -46,19 +50,28 @@ function writeFixed32(w: ProtoWriter, field: number, v: number): void {
   w.pos = p;
 }
 
-/** Nibble value of a lowercase/uppercase hex digit char code. */
-function nibble(c: number): number {
-  return c <= 57 ? c - 48 : (c | 32) - 87;
+/** Nibble values of hex digit char codes (0 for anything else: ids are validated where they are made). */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) {
+  NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
+  NIBBLE['0123456789ABCDEF'.charCodeAt(i)] = i;
 }
 
+/** A bytes field from a hex string (trace/span ids: 32 or 16 chars; field < 16). */
 function writeHexBytes(w: ProtoWriter, field: number, hex: string): void {
   const n = hex.length >>> 1;
-  w.tag(field, WIRE_LEN);
-  w.varint(n);
+  if (n >= 128 || field >= 16) {
+    w.tag(field, WIRE_LEN);
+    w.varint(n);
+  } else {
+    w.ensure(2);
+    w.buf[w.pos++] = (field << 3) | WIRE_LEN;
+    w.buf[w.pos++] = n;
+  }
   w.ensure(n);
   const b = w.buf;
   let p = w.pos;
-  for (let i = 0; i < hex.length; i += 2) b[p++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+  for (let i = 0; i < 2 * n; i += 2) b[p++] = (NIBBLE[hex.charCodeAt(i) & 127] << 4) | NIBBLE[hex.charCodeAt(i + 1) & 127];
   w.pos = p;
 }
 
@@ -86,7 +99,8 @@ function writeAnyValue(w: ProtoWriter, v: unknown): void {
     w.bytesField(7, v);
   } else if (Array.isArray(v)) {
     const arr = w.beginLen(5, 4);
-    for (const item of v) {
+    for (let i = 0; i < v.length; i++) {
+      const item: unknown = v[i];
       const m = w.beginLen(1, 4);
       writeAnyValue(w, item);
       w.endLen(m);
@@ -118,7 +132,8 @@ function anyValueMax(v: unknown): number {
   }
 }
 
-function writeKeyValue(w: ProtoWriter, field: number, key: string, value: unknown): void {
+/** Generic KeyValue: any key, any value. */
+function writeKeyValueSlow(w: ProtoWriter, field: number, key: string, value: unknown): void {
   const avMax = anyValueMax(value);
   const avReserve = reserveFor(avMax);
   const kv = w.beginLen(field, reserveFor(1 + 4 + key.length * 3 + 1 + avReserve + avMax));
@@ -129,9 +144,94 @@ function writeKeyValue(w: ProtoWriter, field: number, key: string, value: unknow
   w.endLen(kv);
 }
 
+/**
+ * Attribute keys are few and repeat in every span: each one's encoded `KeyValue.key` field (tag, length,
+ * UTF-8) is kept, up to KEY_CACHE_MAX keys (beyond that, keys are encoded each time). null: too long.
+ */
+const KEY_CACHE_MAX = 4096;
+const keyCache = new Map<string, Uint8Array | null>();
+
+function keyField(key: string): Uint8Array | null {
+  let kb = keyCache.get(key);
+  if (kb === undefined) {
+    const utf8 = Buffer.from(key, 'utf8');
+    kb = utf8.length > 100 ? null : new Uint8Array(utf8.length + 2);
+    if (kb !== null) {
+      kb[0] = (1 << 3) | WIRE_LEN;
+      kb[1] = utf8.length;
+      kb.set(utf8, 2);
+    }
+    if (keyCache.size >= KEY_CACHE_MAX) return kb;
+    keyCache.set(key, kb);
+  }
+  return kb;
+}
+
+/**
+ * KeyValue. Fast path for what spans mostly carry — short ASCII strings and small non-negative integers
+ * — with one-byte lengths written in place; anything else (or a string that turns out not to be ASCII)
+ * goes through writeKeyValueSlow. Same bytes either way (minimal one-byte length prefixes).
+ */
+function writeKeyValue(w: ProtoWriter, field: number, key: string, value: unknown): void {
+  const kb = field < 16 ? keyField(key) : null;
+  if (kb !== null) {
+    const kl = kb.length;
+    if (typeof value === 'string') {
+      const n = value.length;
+      if (kl + n + 4 < 128) {
+        w.ensure(kl + n + 6);
+        const b = w.buf;
+        const start = w.pos;
+        let p = start;
+        b[p++] = (field << 3) | WIRE_LEN;
+        p++; // KeyValue length
+        for (let i = 0; i < kl; i++) b[p++] = kb[i];
+        b[p++] = (2 << 3) | WIRE_LEN; // KeyValue.value
+        b[p++] = n + 2;
+        b[p++] = (1 << 3) | WIRE_LEN; // AnyValue.string_value
+        b[p++] = n;
+        let i = 0;
+        for (; i < n; i++) {
+          const c = value.charCodeAt(i);
+          if (c >= 0x80) break;
+          b[p++] = c;
+        }
+        if (i === n) {
+          b[start + 1] = kl + n + 4;
+          w.pos = p;
+          return;
+        }
+        // not ASCII: start over on the generic path
+      }
+    } else if (typeof value === 'number' && value >= 0 && value < 0x80000000 && Number.isInteger(value)) {
+      w.ensure(kl + 10);
+      const b = w.buf;
+      let p = w.pos;
+      b[p++] = (field << 3) | WIRE_LEN;
+      const kvLen = p++;
+      for (let i = 0; i < kl; i++) b[p++] = kb[i];
+      b[p++] = (2 << 3) | WIRE_LEN; // KeyValue.value
+      const avLen = p++;
+      b[p++] = (3 << 3) | WIRE_VARINT; // AnyValue.int_value
+      let x = value;
+      while (x >= 0x80) {
+        b[p++] = (x & 0x7f) | 0x80;
+        x >>>= 7;
+      }
+      b[p++] = x;
+      b[avLen] = p - avLen - 1;
+      b[kvLen] = p - kvLen - 1;
+      w.pos = p;
+      return;
+    }
+  }
+  writeKeyValueSlow(w, field, key, value);
+}
+
 function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes | undefined): void {
   if (!attrs) return;
-  for (const k of Object.keys(attrs)) {
+  // for-in over a plain object: own keys in Object.keys order, without allocating the keys array
+  for (const k in attrs) {
     const v: AttributeValue | undefined = attrs[k];
     if (v === undefined) continue;
     writeKeyValue(w, field, k, v);
@@ -144,23 +244,35 @@ function writeUint(w: ProtoWriter, field: number, v: number | undefined): void {
   w.varint(v);
 }
 
-function writeSpan(w: ProtoWriter, s: ReadableSpan): void {
-  const ctx = s.spanContext();
+/**
+ * A SpanRecord, read through its fields: no spanContext()/parentSpanContext objects, times from numbers.
+ * Same bytes as writeSpan (SpanRecord's spanContext() and parentSpanContext are built from these fields).
+ */
+function writeSpanRecord(w: ProtoWriter, s: SpanRecord): void {
   const m = w.beginLen(2, 4); // ScopeSpans.spans
-  writeHexBytes(w, 1, ctx.traceId);
-  writeHexBytes(w, 2, ctx.spanId);
-  const ts = ctx.traceState?.serialize();
-  if (ts) w.string(3, ts);
-  const parent = s.parentSpanContext;
-  if (parent?.spanId) writeHexBytes(w, 4, parent.spanId);
+  writeHexBytes(w, 1, s.traceId);
+  writeHexBytes(w, 2, s.spanId);
+  if (s.traceState !== '') {
+    const ts = s.spanContext().traceState?.serialize();
+    if (ts) w.string(3, ts);
+  }
+  if (s.parentSpanId) writeHexBytes(w, 4, s.parentSpanId);
   w.string(5, s.name);
   w.tag(6, WIRE_VARINT);
   w.varint(s.kind == null ? 0 : s.kind + 1);
-  writeTime(w, 7, s.startTime);
-  writeTime(w, 8, s.endTime);
+  writeTimeOf(w, 7, s.startSeconds, s.startNanos);
+  writeTimeOf(w, 8, s.endSeconds, s.endNanos);
   writeAttributes(w, 9, s.attributes);
+  writeEventsLinksStatus(w, s);
+  writeFixed32(w, 16, (s.traceFlags & 0xff) | HAS_IS_REMOTE);
+  w.endLen(m);
+}
+
+function writeEventsLinksStatus(w: ProtoWriter, s: ReadableSpan): void {
   writeUint(w, 10, s.droppedAttributesCount);
-  for (const e of s.events) {
+  const events = s.events;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
     const em = w.beginLen(11, 4);
     writeTime(w, 1, e.time);
     w.string(2, e.name);
@@ -169,7 +281,9 @@ function writeSpan(w: ProtoWriter, s: ReadableSpan): void {
     w.endLen(em);
   }
   writeUint(w, 12, s.droppedEventsCount);
-  for (const l of s.links) {
+  const links = s.links;
+  for (let i = 0; i < links.length; i++) {
+    const l = links[i];
     const lm = w.beginLen(13, 4);
     writeHexBytes(w, 1, l.context.traceId);
     writeHexBytes(w, 2, l.context.spanId);
@@ -188,6 +302,28 @@ function writeSpan(w: ProtoWriter, s: ReadableSpan): void {
     w.varint(s.status.code);
   }
   w.endLen(st);
+}
+
+function writeSpan(w: ProtoWriter, s: ReadableSpan): void {
+  if (s instanceof SpanRecord) {
+    writeSpanRecord(w, s);
+    return;
+  }
+  const ctx = s.spanContext();
+  const m = w.beginLen(2, 4); // ScopeSpans.spans
+  writeHexBytes(w, 1, ctx.traceId);
+  writeHexBytes(w, 2, ctx.spanId);
+  const ts = ctx.traceState?.serialize();
+  if (ts) w.string(3, ts);
+  const parent = s.parentSpanContext;
+  if (parent?.spanId) writeHexBytes(w, 4, parent.spanId);
+  w.string(5, s.name);
+  w.tag(6, WIRE_VARINT);
+  w.varint(s.kind == null ? 0 : s.kind + 1);
+  writeTime(w, 7, s.startTime);
+  writeTime(w, 8, s.endTime);
+  writeAttributes(w, 9, s.attributes);
+  writeEventsLinksStatus(w, s);
   writeFixed32(w, 16, (ctx.traceFlags & 0xff) | HAS_IS_REMOTE | (parent?.isRemote ? IS_REMOTE : 0));
   w.endLen(m);
 }
@@ -212,6 +348,9 @@ export class OtlpTraceEncoder {
   readonly #scopes = new WeakMap<InstrumentationScope, Buffer>();
   /** Spans grouped by resource, then scope key; reused between calls. */
   readonly #groups = new Map<Resource, Map<string, ReadableSpan[]>>();
+  /** Grouping key of the last scope seen (spans of one receiver share one scope object). */
+  #lastScope: InstrumentationScope | null = null;
+  #lastScopeKey = '';
 
   #resourceBytes(r: Resource): Buffer {
     let b = this.#resources.get(r);
@@ -235,14 +374,19 @@ export class OtlpTraceEncoder {
   encode(spans: readonly ReadableSpan[]): Buffer {
     const groups = this.#groups;
     groups.clear();
-    for (const s of spans) {
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i];
       let byScope = groups.get(s.resource);
       if (!byScope) {
         byScope = new Map();
         groups.set(s.resource, byScope);
       }
       const sc = s.instrumentationScope;
-      const key = `${sc.name}@${sc.version ?? ''}:${sc.schemaUrl ?? ''}`;
+      if (sc !== this.#lastScope) {
+        this.#lastScope = sc;
+        this.#lastScopeKey = `${sc.name}@${sc.version ?? ''}:${sc.schemaUrl ?? ''}`;
+      }
+      const key = this.#lastScopeKey;
       const list = byScope.get(key);
       if (list) list.push(s);
       else byScope.set(key, [s]);
@@ -256,7 +400,7 @@ export class OtlpTraceEncoder {
         const ss = w.beginLen(2, 4); // ResourceSpans.scope_spans
         const scope = list[0].instrumentationScope;
         w.bytesField(1, this.#scopeBytes(scope)); // ScopeSpans.scope
-        for (const s of list) writeSpan(w, s);
+        for (let i = 0; i < list.length; i++) writeSpan(w, list[i]);
         if (scope.schemaUrl) w.string(3, scope.schemaUrl);
         w.endLen(ss);
       }

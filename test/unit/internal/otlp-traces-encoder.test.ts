@@ -10,6 +10,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import protobuf from 'protobufjs';
 import { OtlpTraceEncoder } from '../../../src/internal/otlp/traces-encoder.js';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { SpanKind, SpanRecord, SpanStatusCode } from '../../../src/pdata/traces.js';
 import { makeSpans, testResource } from '../../helpers/data.js';
 
@@ -74,4 +75,52 @@ test('timestamps are exact to the nanosecond (no float rounding)', () => {
   const sp = d.resourceSpans[0].scopeSpans[0].spans[0];
   assert.equal(sp.startTimeUnixNano, '1999999999999999999');
   assert.equal(sp.endTimeUnixNano, '4000000000000000001');
+});
+
+test('fast paths (SpanRecord fields, short ASCII values, small integers, cached keys) match the official serializer at their edges', () => {
+  const r = testResource();
+  const scope = { name: 'sonde/ebpf', version: '0.1.0' };
+  const attributes: Record<string, string | number | boolean | string[]> = {};
+  // string values around the one-byte-length limit of the fast path (key + value + 4 < 128)
+  for (let n = 90; n < 110; n++) attributes[`k${n}`] = 'v'.repeat(n);
+  attributes['ascii.then.not'] = 'abc€def';
+  attributes['latin1'] = 'caf\u00e9';
+  attributes['emoji'] = '🚀';
+  attributes[`long.key.${'x'.repeat(120)}`] = 'value';
+  attributes['ünï.key'] = 'v';
+  attributes['int.edges.a'] = 0;
+  attributes['int.edges.b'] = 127;
+  attributes['int.edges.c'] = 128;
+  attributes['int.edges.d'] = 2 ** 31 - 1;
+  attributes['int.edges.e'] = 2 ** 31;
+  attributes['int.edges.f'] = -1;
+  attributes['float'] = 1.5;
+  attributes['bool'] = true;
+  attributes['arr'] = ['x', 'y'];
+  attributes[''] = 'empty key';
+  const spans: ReadableSpan[] = [
+    new SpanRecord({
+      name: 'GET /x', kind: SpanKind.CLIENT, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '00f067aa0ba902b7',
+      traceState: 'congo=t61,rojo=00f067aa0ba902b7', startTime: [1_732_000_000, 1], endTime: [1_732_000_000, 2], attributes, resource: r, instrumentationScope: scope,
+      status: { code: SpanStatusCode.ERROR },
+    }),
+    new SpanRecord({
+      name: 'GET /y', kind: SpanKind.SERVER, traceId: 'AF7651916CD43DD8448EB211C80319C0', spanId: 'B7AD6B7169203331',
+      startTime: [1_732_000_000, 1], endTime: [1_732_000_000, 2], attributes: { 'url.path': '/y' }, resource: r, instrumentationScope: scope,
+      links: [{ context: { traceId: '11111111111111111111111111111111', spanId: '2222222222222222', traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }],
+    }),
+  ];
+  // a foreign ReadableSpan (not a SpanRecord): the generic path
+  const rec = spans[0] as SpanRecord;
+  const foreign: ReadableSpan = {
+    name: rec.name, kind: rec.kind, spanContext: () => rec.spanContext(), parentSpanContext: rec.parentSpanContext, startTime: rec.startTime, endTime: rec.endTime,
+    status: rec.status, attributes: rec.attributes, links: [], events: [], duration: rec.duration, ended: true, resource: r, instrumentationScope: scope,
+    droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
+  };
+  spans.push(foreign);
+  const enc = new OtlpTraceEncoder();
+  for (let i = 0; i < 2; i++) assert.deepEqual(decode(enc.encode(spans)), decode(official(spans as SpanRecord[])));
+  // the W3C tracestate of a SpanRecord reaches the export
+  const d = decode(enc.encode([spans[0]])) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ traceState: string }> }> }> };
+  assert.equal(d.resourceSpans[0].scopeSpans[0].spans[0].traceState, 'congo=t61,rojo=00f067aa0ba902b7');
 });

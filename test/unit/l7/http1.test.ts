@@ -278,3 +278,27 @@ test('detect: request methods client→server, status lines server→client', ()
   assert.equal(http1Parser.detect(enc('PRI * HTTP/2.0\r\n'), Direction.Request), false);
   assert.equal(http1Parser.detect(new Uint8Array(0), Direction.Request), false);
 });
+
+test('feedRange (views into a larger buffer, as the receiver passes its ring batch) gives what feed gives', () => {
+  for (const name of ALL) {
+    const f = loadFixture('http1', name);
+    for (const capture of [Infinity, 1024, 40]) {
+      const want = run(f, {}, capture, 1e12).records;
+      const session = new Http1Session(DEFAULT_PARSER_OPTIONS);
+      const got: L7Record[] = [];
+      let k = 0;
+      for (const c of f) {
+        const cap = c.bytes.subarray(0, Math.min(capture, c.bytes.length));
+        // the capture at an offset in a batch of other bytes (HTTP-looking ones, to catch a read outside the range)
+        const pad = (k++ * 37) % 200;
+        const batch = new Uint8Array(pad + cap.length + 64).fill(0x47);
+        batch.set(enc('HTTP/1.1 200 OK\r\n\r\nGET / HTTP/1.1\r\n\r\n').subarray(0, Math.min(pad, 34)), 0);
+        batch.set(cap, pad);
+        batch.set(enc('GET /outside HTTP/1.1\r\n\r\n'), pad + cap.length);
+        session.feedRange(c.dir, batch, pad, pad + cap.length, c.bytes.length, c.tsNs, got);
+      }
+      session.close(1e12, got);
+      assert.deepEqual(got, want, `${name} capture ${capture}`);
+    }
+  }
+});

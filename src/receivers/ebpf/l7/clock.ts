@@ -81,13 +81,19 @@ export class ClockOffset implements WallClock {
   }
 
   toHrTime(monoNs: number): HrTime {
+    return [this.wallSeconds(monoNs), this.wallNanos(monoNs)];
+  }
+
+  /** toHrTime(monoNs)[0] without the array. */
+  wallSeconds(monoNs: number): number {
     const s = Math.floor(monoNs / 1e9);
-    let ns = Math.round(monoNs - s * 1e9) + this.#offNs;
-    let sec = s + this.#offS;
-    if (ns >= 1e9) {
-      ns -= 1e9;
-      sec += 1;
-    }
-    return [sec, ns];
+    return s + this.#offS + (Math.round(monoNs - s * 1e9) + this.#offNs >= 1e9 ? 1 : 0);
+  }
+
+  /** toHrTime(monoNs)[1] without the array. */
+  wallNanos(monoNs: number): number {
+    const s = Math.floor(monoNs / 1e9);
+    const ns = Math.round(monoNs - s * 1e9) + this.#offNs;
+    return ns >= 1e9 ? ns - 1e9 : ns;
   }
 }

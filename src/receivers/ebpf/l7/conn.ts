@@ -148,6 +148,8 @@ export function connKeys(c: ConnInfo): ConnKeys {
 }
 
 const TID_RING = 16;
+/** Captures up to this length are copied into a reused array for parsers without feedRange; longer ones get a subarray. */
+const SCRATCH_MAX = 1024;
 const DETECT_TRIES = 4;
 
 class Conn {
@@ -186,6 +188,11 @@ class Conn {
   }
 }
 
+/** Makes the L7Event of one exchange (ConnTracker's `newEvent`: the linker makes its own entries). */
+export type L7EventFactory = (record: L7Record, conn: ConnInfo, keys: ConnKeys, reqTid: number, respTid: number, ordinal: number, inboundInFlight: number, peerLocal: boolean) => L7Event;
+
+const plainEvent: L7EventFactory = (record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal) => ({ record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal });
+
 export interface TrackerStats {
   chunks: number;
   /** Chunks for a connection that was never opened (or already evicted). */
@@ -209,6 +216,7 @@ export class ConnTracker {
   readonly #registry: ParserRegistry;
   readonly #opts: ParserOptions;
   readonly #sink: (ev: L7Event) => void;
+  readonly #newEvent: L7EventFactory;
   readonly #max: number;
   readonly #conns = new Map<number, Conn>();
   /** Open connections by normalised tuple, per role: tells whether the other end is traced here. */
@@ -219,12 +227,16 @@ export class ConnTracker {
   /** Open server connections per process (its in-flight entry goes with the last one). */
   readonly #serverConns = new Map<number, number>();
   readonly #out: L7Record[] = [];
+  /** Reused copies by length, for parsers without feedRange. */
+  readonly #scratch: (Uint8Array | undefined)[] = [];
   readonly stats: TrackerStats = { chunks: 0, unknownConnection: 0, undetected: 0, parserErrors: 0, records: 0, evicted: 0, losses: 0 };
 
-  constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536) {
+  /** `newEvent`: how events are made (default: plain objects); the pipeline lets its linker make them. */
+  constructor(registry: ParserRegistry, opts: ParserOptions, sink: (ev: L7Event) => void, maxConnections = 65536, newEvent: L7EventFactory = plainEvent) {
     this.#registry = registry;
     this.#opts = opts;
     this.#sink = sink;
+    this.#newEvent = newEvent;
     this.#max = maxConnections;
   }
 
@@ -280,6 +292,14 @@ export class ConnTracker {
    * Chunks of one connection must arrive in the order the kernel saw them.
    */
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void {
+    this.chunkRange(connId, egress, tsNs, tid, data, 0, data.length, length);
+  }
+
+  /**
+   * chunk() with the captured bytes at `buf[start, end)`: the receiver passes its ring batch, nothing of it is
+   * kept. Parsers with feedRange read it in place; the others get a copy in a reused array.
+   */
+  chunkRange(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void {
     this.stats.chunks++;
     const c = this.#conns.get(connId);
     if (c === undefined) {
@@ -290,7 +310,7 @@ export class ConnTracker {
     if (c.session === null) {
       if (c.tries >= DETECT_TRIES) return;
       c.tries++;
-      const p = this.#registry.detect(data, dir);
+      const p = this.#registry.detect(start === 0 && end === buf.length ? buf : buf.subarray(start, end), dir);
       if (p === undefined) {
         if (c.tries === DETECT_TRIES) this.stats.undetected++;
         return;
@@ -306,13 +326,26 @@ export class ConnTracker {
       c.lastRespTid = tid;
     }
     try {
-      (c.session as ParserSession).feed(dir, data, length, tsNs, this.#out);
+      const session = c.session as ParserSession;
+      if (session.feedRange !== undefined) session.feedRange(dir, buf, start, end, length, tsNs, this.#out);
+      else session.feed(dir, start === 0 && end === buf.length ? buf : this.#copy(buf, start, end), length, tsNs, this.#out);
     } catch {
       this.stats.parserErrors++;
       this.#resetSession(c);
     }
     if (c.info.role === 'server') this.#syncPending(c);
     this.#drain(c);
+  }
+
+  /** buf[start, end) in a reused array of that length (parsers never keep `captured` past feed()). */
+  #copy(buf: Uint8Array, start: number, end: number): Uint8Array {
+    const n = end - start;
+    if (n > SCRATCH_MAX) return buf.subarray(start, end);
+    let a = this.#scratch[n];
+    if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
+    if (n <= 32) for (let i = 0; i < n; i++) a[i] = buf[start + i];
+    else a.set(buf.subarray(start, end)); // a native copy (its view is young garbage) beats a JS loop here
+    return a;
   }
 
   /** A parser threw: start over with a fresh session (it resyncs on the next message start). */
@@ -415,15 +448,10 @@ export class ConnTracker {
       const client = c.info.role === 'client';
       // the other end's connection is traced here if a socket with the same tuple and the other role is open
       const peerLocal = (client ? this.#serverTuples : this.#clientTuples).has(c.keys.tuple);
-      this.#sink({
-        record, conn: c.info, keys: c.keys,
-        reqTid: slot >= 0 ? c.ringBuf[TID_RING + slot] : 0,
-        respTid: c.lastRespTid,
-        ordinal,
-        inboundInFlight: client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1,
-        peerLocal,
-      });
+      this.#sink(this.#newEvent(record, c.info, c.keys, slot >= 0 ? c.ringBuf[TID_RING + slot] : 0, c.lastRespTid, ordinal,
+        client ? (slot >= 0 ? c.ringBuf[2 * TID_RING + slot] : -1) : -1, peerLocal));
     }
-    out.length = 0;
+    // emptied by pop: `length = 0` drops the backing store, and the next record would allocate a new one
+    while (out.length > 0) out.pop();
   }
 }

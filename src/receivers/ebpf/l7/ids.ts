@@ -105,6 +105,22 @@ export function hashExchange(prefix: KeyHash, ordinal: number, name: string, pat
   return prefix.clone().int(ordinal).unit(0x7c).str(name).unit(0x7c).str(path).finish();
 }
 
+const SCRATCH_HASH = new KeyHash();
+
+/**
+ * hashExchange into a reused scratch KeyHash (no allocation): read its lanes before the next call.
+ * The linker copies them into its entries.
+ */
+export function hashExchangeScratch(prefix: KeyHash, ordinal: number, name: string, path: string): KeyHash {
+  const h = SCRATCH_HASH;
+  h.a = prefix.a;
+  h.b = prefix.b;
+  h.c = prefix.c;
+  h.d = prefix.d;
+  h.n = prefix.n;
+  return h.int(ordinal).unit(0x7c).str(name).unit(0x7c).str(path).finish();
+}
+
 const HEXCH = new Uint8Array(16);
 for (let i = 0; i < 16; i++) HEXCH[i] = '0123456789abcdef'.charCodeAt(i);
 const SCRATCH = new Uint8Array(32);
@@ -119,18 +135,28 @@ function put32(off: number, v: number): void {
 
 /** 32 hex chars of the key's lanes (never all zero). */
 export function traceIdOf(h: KeyHash): string {
-  put32(0, h.a);
-  put32(8, h.b);
-  put32(16, h.c);
-  put32(24, (h.a | h.b | h.c | h.d) === 0 ? 1 : h.d);
+  return traceIdOfLanes(h.a, h.b, h.c, h.d);
+}
+
+/** traceIdOf from the four (finished) lanes. */
+export function traceIdOfLanes(a: number, b: number, c: number, d: number): string {
+  put32(0, a);
+  put32(8, b);
+  put32(16, c);
+  put32(24, (a | b | c | d) === 0 ? 1 : d);
   return latin1Slice.call(SCRATCH, 0, 32);
 }
 
 /** 16 hex chars: the span id of the exchange's client or server end (never all zero). */
 export function spanIdOf(h: KeyHash, side: 'client' | 'server'): string {
-  const salt = side === 'client' ? CLIENT_SALT : SERVER_SALT;
-  const x = fmix32(h.b ^ salt);
-  const y = fmix32(h.c ^ salt);
+  return spanIdOfLanes(h.b, h.c, side === 'client');
+}
+
+/** spanIdOf from lanes 1 and 2 of a finished key. */
+export function spanIdOfLanes(b: number, c: number, client: boolean): string {
+  const salt = client ? CLIENT_SALT : SERVER_SALT;
+  const x = fmix32(b ^ salt);
+  const y = fmix32(c ^ salt);
   put32(0, x);
   put32(8, (x | y) === 0 ? 1 : y);
   return latin1Slice.call(SCRATCH, 0, 16);

@@ -1,6 +1,6 @@
-import type { L7Event } from './conn.js';
-import type { KeyHash } from './ids.js';
-import { hashExchange, randomSpanId, randomTraceId, spanIdOf, traceIdOf } from './ids.js';
+import type { ConnInfo, ConnKeys, L7Event } from './conn.js';
+import { hashExchangeScratch, randomSpanId, randomTraceId, spanIdOfLanes, traceIdOfLanes } from './ids.js';
+import type { L7Record } from './types.js';
 
 /**
  * Trace linking without injecting anything into the traffic (README.md, "Linking", for the rules and where
@@ -75,15 +75,27 @@ const MAX_SCAN = 64;
 const NONE: Entry[] = [];
 const MAX_CANDIDATES = 4;
 
-/** One exchange; once final it is the LinkedSpan itself (no copy). */
-class Entry implements LinkedSpan {
-  readonly ev: L7Event;
+/**
+ * One exchange: the L7Event itself when the connection tracker made it through Linker.event() (else a copy
+ * of a pushed event's fields), and its LinkedSpan once final — one object from the parser's record to
+ * the span. Times are read from the record (a double in a field is a heap box of its own).
+ */
+class Entry implements LinkedSpan, L7Event {
+  readonly record: L7Record;
+  readonly conn: ConnInfo;
+  readonly keys: ConnKeys;
+  readonly reqTid: number;
+  readonly respTid: number;
+  readonly ordinal: number;
+  readonly inboundInFlight: number | undefined;
+  readonly peerLocal: boolean | undefined;
   readonly isClient: boolean;
-  readonly start: number;
-  readonly end: number;
-  readonly due: number;
-  /** Hash of the exchange key shared with the far end, or null when ordinals are not exact. */
-  readonly key: KeyHash | null;
+  /** The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3. */
+  readonly hasKey: boolean;
+  readonly k0: number;
+  readonly k1: number;
+  readonly k2: number;
+  readonly k3: number;
   readonly spanId: string;
   #trace: string | null = null;
   traceId = '';
@@ -99,26 +111,59 @@ class Entry implements LinkedSpan {
   /** Entries whose parent is this one, waiting for it to be final. */
   dependents: Entry[] | null = null;
   final = false;
-  finalAt = 0;
   /** Waiting for a parent that has not arrived (in a waiting index). */
   waiting = false;
   gone = false;
 
-  constructor(ev: L7Event, windowNs: number, derive: boolean) {
-    this.ev = ev;
-    this.isClient = ev.conn.role === 'client';
-    this.start = ev.record.startNs;
-    this.end = ev.record.endNs;
-    this.due = ev.record.endNs + windowNs;
-    const path = ev.record.attributes['url.path'];
-    this.key = derive && ev.ordinal >= 0 ? hashExchange(ev.keys.tupleHash, ev.ordinal, ev.record.name, typeof path === 'string' ? path : '') : null;
-    this.spanId = this.key !== null ? spanIdOf(this.key, this.isClient ? 'client' : 'server') : randomSpanId();
+  constructor(record: L7Record, conn: ConnInfo, keys: ConnKeys, reqTid: number, respTid: number, ordinal: number, inboundInFlight: number | undefined, peerLocal: boolean | undefined, derive: boolean) {
+    this.record = record;
+    this.conn = conn;
+    this.keys = keys;
+    this.reqTid = reqTid;
+    this.respTid = respTid;
+    this.ordinal = ordinal;
+    this.inboundInFlight = inboundInFlight;
+    this.peerLocal = peerLocal;
+    this.isClient = conn.role === 'client';
+    this.hasKey = derive && ordinal >= 0;
+    if (this.hasKey) {
+      const path = record.attributes['url.path'];
+      const h = hashExchangeScratch(keys.tupleHash, ordinal, record.name, typeof path === 'string' ? path : '');
+      this.k0 = h.a;
+      this.k1 = h.b;
+      this.k2 = h.c;
+      this.k3 = h.d;
+      this.spanId = spanIdOfLanes(h.b, h.c, this.isClient);
+    } else {
+      this.k0 = 0;
+      this.k1 = 0;
+      this.k2 = 0;
+      this.k3 = 0;
+      this.spanId = randomSpanId();
+    }
+  }
+
+  get ev(): L7Event {
+    return this;
+  }
+
+  get start(): number {
+    return this.record.startNs;
+  }
+
+  get end(): number {
+    return this.record.endNs;
   }
 
   /** This exchange's own trace id when it starts one: derived from the key, else random (stable). */
   ownTrace(): string {
-    if (this.#trace === null) this.#trace = this.key !== null ? traceIdOf(this.key) : randomTraceId();
+    if (this.#trace === null) this.#trace = this.hasKey ? traceIdOfLanes(this.k0, this.k1, this.k2, this.k3) : randomTraceId();
     return this.#trace;
+  }
+
+  /** The derived span id of the other end of this exchange (the far client for a server, and vice versa). */
+  farSpanId(): string {
+    return spanIdOfLanes(this.k1, this.k2, !this.isClient);
   }
 }
 
@@ -149,9 +194,12 @@ export class Linker {
   #waitingCount = 0;
   /** Final entries not yet handed out. */
   #ready: Entry[] = [];
-  /** Final entries still indexed as potential parents, in finalisation order. */
+  /** Final entries still indexed as potential parents, in finalisation order, and when each became final. */
   #retired: Entry[] = [];
+  #retiredAt: number[] = [];
   #retiredHead = 0;
+  /** #finalize's work list (reused). */
+  readonly #stack: Entry[] = [];
   #now = 0;
   #flushes = 0;
   readonly #clientsByTuple = new Map<string, List>();
@@ -169,18 +217,29 @@ export class Linker {
     return this.#waitingCount + this.#ready.length;
   }
 
+  /**
+   * An exchange as the connection tracker hands it over (ConnTracker's event factory): an L7Event that push()
+   * takes as its own entry, without a copy.
+   */
+  event(record: L7Record, conn: ConnInfo, keys: ConnKeys, reqTid: number, respTid: number, ordinal: number, inboundInFlight: number | undefined, peerLocal: boolean | undefined): L7Event {
+    return new Entry(record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal, this.#o.deriveIds);
+  }
+
   push(ev: L7Event): void {
-    const e = new Entry(ev, this.#o.windowNs, this.#o.deriveIds);
-    if (ev.record.endNs > this.#now) this.#now = ev.record.endNs;
+    const e = ev instanceof Entry ? ev : new Entry(ev.record, ev.conn, ev.keys, ev.reqTid, ev.respTid, ev.ordinal, ev.inboundInFlight, ev.peerLocal, this.#o.deriveIds);
+    const endNs = e.record.endNs;
+    if (endNs > this.#now) this.#now = endNs;
     if (e.isClient) {
       // a CLIENT exchange is only ever a parent of the SERVER end of its connection on this node
-      if (ev.peerLocal !== false) add(this.#clientsByTuple, ev.keys.tuple, e);
+      if (e.peerLocal !== false) add(this.#clientsByTuple, e.keys.tuple, e);
+      // placed first: when it is final at once, the servers it adopts are final at once too (no dependents list)
+      this.#place(e);
       this.#adoptWaitingServers(e);
     } else {
-      add(this.#serversByPid, ev.conn.pid, e);
+      add(this.#serversByPid, e.conn.pid, e);
       this.#adoptWaitingClients(e);
+      this.#place(e);
     }
-    this.#place(e);
   }
 
   /**
@@ -197,9 +256,10 @@ export class Linker {
         continue;
       }
       const over = this.#waitingCount > this.#o.maxBuffered;
-      if (!force && !over && e.due > nowNs) break;
+      const due = e.record.endNs + this.#o.windowNs;
+      if (!force && !over && due > nowNs) break;
       this.#head++;
-      if (over && e.due > nowNs) this.stats.forced++;
+      if (over && due > nowNs) this.stats.forced++;
       else this.stats.timedOut++;
       this.#decideAtDeadline(e);
     }
@@ -207,20 +267,24 @@ export class Linker {
       this.#queue = q.slice(this.#head);
       this.#head = 0;
     }
-    for (const e of this.#ready) out.push(e);
+    const ready = this.#ready;
+    for (let i = 0; i < ready.length; i++) out.push(ready[i]);
     this.#ready = [];
     // final exchanges stay findable as parents for retainNs, then leave the indexes
     const rq = this.#retired;
-    while (this.#retiredHead < rq.length && (force || rq[this.#retiredHead].finalAt + this.#o.retainNs <= nowNs)) {
+    const at = this.#retiredAt;
+    const retainNs = this.#o.retainNs;
+    while (this.#retiredHead < rq.length && (force || at[this.#retiredHead] + retainNs <= nowNs)) {
       const e = rq[this.#retiredHead++];
       e.gone = true;
       if (e.isClient) {
-        if (e.ev.peerLocal !== false) trim(this.#clientsByTuple, e.ev.keys.tuple);
+        if (e.peerLocal !== false) trim(this.#clientsByTuple, e.keys.tuple);
       }
-      else trim(this.#serversByPid, e.ev.conn.pid);
+      else trim(this.#serversByPid, e.conn.pid);
     }
     if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
       this.#retired = rq.slice(this.#retiredHead);
+      this.#retiredAt = at.slice(this.#retiredHead);
       this.#retiredHead = 0;
     }
     if ((++this.#flushes & 63) === 0 || force) this.#sweep();
@@ -245,21 +309,21 @@ export class Linker {
   /** A new entry: final now, attached to a parent, or waiting for one. */
   #place(e: Entry): void {
     if (e.parent !== null) return; // cannot happen for a new entry; kept for clarity
-    const ev = e.ev;
-    if (ev.record.traceparent !== undefined) return this.#finalize(e);
+    if (e.record.traceparent !== undefined) return this.#finalize(e);
     if (e.isClient) {
-      const inflight = ev.inboundInFlight ?? -1;
+      const inflight = e.inboundInFlight ?? -1;
       if (inflight === 0) return this.#finalize(e);
       // a parent that is already here (its events arrived first)
-      for (const p of this.#threadCandidates(e, this.#serversByPid.get(ev.conn.pid))) this.#offer(e, p);
+      const candidates = this.#threadCandidates(e, this.#serversByPid.get(e.conn.pid));
+      for (let i = 0; i < candidates.length; i++) this.#offer(e, candidates[i]);
       if (e.parent !== null && inflight === 1) return this.#attach(e, e.parent);
-      this.#wait(e, this.#waitingClientsByPid, ev.conn.pid);
+      this.#wait(e, this.#waitingClientsByPid, e.conn.pid);
       return;
     }
-    const peer = this.#peerClient(e, this.#clientsByTuple.get(ev.keys.tuple));
+    const peer = this.#peerClient(e, this.#clientsByTuple.get(e.keys.tuple));
     if (peer !== null) return this.#attach(e, peer);
-    if (ev.peerLocal === false) return this.#finalize(e);
-    this.#wait(e, this.#waitingServersByTuple, ev.keys.tuple);
+    if (e.peerLocal === false) return this.#finalize(e);
+    this.#wait(e, this.#waitingServersByTuple, e.keys.tuple);
   }
 
   #wait<K>(e: Entry, index: Map<K, List>, k: K): void {
@@ -278,27 +342,27 @@ export class Linker {
 
   /** A new server: the parent of waiting clients of its process that it contains. */
   #adoptWaitingClients(s: Entry): void {
-    const l = this.#waitingClientsByPid.get(s.ev.conn.pid);
+    const l = this.#waitingClientsByPid.get(s.conn.pid);
     if (l === undefined) return;
     for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
       const c = l.items[i];
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
-      if ((c.ev.inboundInFlight ?? -1) === 1) this.#attach(c, s);
+      if ((c.inboundInFlight ?? -1) === 1) this.#attach(c, s);
     }
-    trimFinal(this.#waitingClientsByPid, s.ev.conn.pid);
+    trimFinal(this.#waitingClientsByPid, s.conn.pid);
   }
 
   /** A new client: the parent of waiting servers on its connection that it contains. */
   #adoptWaitingServers(c: Entry): void {
-    const l = this.#waitingServersByTuple.get(c.ev.keys.tuple);
+    const l = this.#waitingServersByTuple.get(c.keys.tuple);
     if (l === undefined) return;
     for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
       const s = l.items[i];
       if (s.final || !s.waiting || !this.#peerMatch(s, c)) continue;
       this.#attach(s, c);
     }
-    trimFinal(this.#waitingServersByTuple, c.ev.keys.tuple);
+    trimFinal(this.#waitingServersByTuple, c.keys.tuple);
   }
 
   /** e's parent is p: e becomes final when p is. */
@@ -328,7 +392,7 @@ export class Linker {
 
   #provisionalTrace(p: Entry, depth: number): string {
     if (p.final) return p.traceId;
-    const tp = p.ev.record.traceparent;
+    const tp = p.record.traceparent;
     if (tp !== undefined) return tp.slice(3, 35);
     if (p.parent !== null && depth < 32) return this.#provisionalTrace(p.parent, depth + 1);
     return p.ownTrace();
@@ -339,21 +403,28 @@ export class Linker {
    * provisional trace (the window ended before the parent's own parent arrived).
    */
   #finalize(first: Entry, firstTrace?: string): void {
-    const stack = [first];
-    while (stack.length > 0) {
+    if (first.final) return;
+    const p0 = first.parent;
+    this.#finalizeWith(first, firstTrace !== undefined ? firstTrace : p0 !== null ? p0.traceId : '', p0);
+    if (first.dependents === null) return;
+    const stack = this.#stack;
+    const base = stack.length; // #finalize does not recurse, but keep any outer frame's items
+    pushAll(stack, first.dependents);
+    first.dependents = null;
+    while (stack.length > base) {
       const e = stack.pop() as Entry;
       if (e.final) continue;
       const p = e.parent;
-      this.#finalizeWith(e, e === first && firstTrace !== undefined ? firstTrace : p !== null ? p.traceId : '', p);
+      this.#finalizeWith(e, p !== null ? p.traceId : '', p);
       if (e.dependents !== null) {
-        for (const d of e.dependents) stack.push(d);
+        pushAll(stack, e.dependents);
         e.dependents = null;
       }
     }
   }
 
   #finalizeWith(e: Entry, parentTrace: string, p: Entry | null): void {
-    const rec = e.ev.record;
+    const rec = e.record;
     const tp = rec.traceparent;
     if (tp !== undefined) {
       e.traceId = tp.slice(3, 35);
@@ -369,36 +440,36 @@ export class Linker {
       e.reason = e.isClient ? 'thread' : 'peer';
     } else {
       e.traceId = e.ownTrace();
-      if (!e.isClient && e.key !== null && e.ev.keys.peerPrivate) {
-        e.parentSpanId = spanIdOf(e.key, 'client');
+      if (!e.isClient && e.hasKey && e.keys.peerPrivate) {
+        e.parentSpanId = e.farSpanId();
         e.reason = 'derived';
       } else {
         e.reason = 'root';
       }
     }
-    if (e.isClient && e.key !== null && e.ev.peerLocal !== true && (e.reason === 'thread' || e.reason === 'traceparent')) {
-      e.link = { traceId: e.ownTrace(), spanId: spanIdOf(e.key, 'server') };
+    if (e.isClient && e.hasKey && e.peerLocal !== true && (e.reason === 'thread' || e.reason === 'traceparent')) {
+      e.link = { traceId: e.ownTrace(), spanId: e.farSpanId() };
     }
     if (e.waiting) {
       e.waiting = false;
       this.#waitingCount--;
     }
     e.final = true;
-    e.finalAt = this.#now;
     e.candidates = null;
     this.stats[e.reason]++;
     this.#ready.push(e);
     this.#retired.push(e);
+    this.#retiredAt.push(this.#now);
   }
 
   /** p (server, same process) contains the call c, and the thread matches when it has to. */
   #threadMatch(c: Entry, p: Entry): boolean {
-    if (p.ev.conn.pid !== c.ev.conn.pid) return false;
+    if (p.conn.pid !== c.conn.pid) return false;
     const slack = this.#o.slackNs;
     if (!(p.start <= c.start + slack && c.end <= p.end + slack)) return false;
-    if ((c.ev.inboundInFlight ?? -1) === 1) return true;
-    const tid = c.ev.reqTid;
-    return tid !== 0 && (p.ev.respTid === tid || p.ev.reqTid === tid);
+    if ((c.inboundInFlight ?? -1) === 1) return true;
+    const tid = c.reqTid;
+    return tid !== 0 && (p.respTid === tid || p.reqTid === tid);
   }
 
   #threadCandidates(c: Entry, l: List | undefined): Entry[] {
@@ -418,7 +489,7 @@ export class Linker {
 
   /** c (client, reverse connection on this node) contains the request s. */
   #peerMatch(s: Entry, c: Entry): boolean {
-    if (c.ev.ordinal >= 0 && s.ev.ordinal >= 0 && c.ev.ordinal !== s.ev.ordinal) return false;
+    if (c.ordinal >= 0 && s.ordinal >= 0 && c.ordinal !== s.ordinal) return false;
     const slack = this.#o.slackNs;
     return c.start <= s.start + slack && s.end <= c.end + slack;
   }
@@ -435,6 +506,10 @@ export class Linker {
   }
 }
 
+function pushAll(to: Entry[], from: Entry[]): void {
+  for (let i = 0; i < from.length; i++) to.push(from[i]);
+}
+
 function add<K>(m: Map<K, List>, k: K, e: Entry): void {
   let l = m.get(k);
   if (l === undefined) {
@@ -446,8 +521,11 @@ function add<K>(m: Map<K, List>, k: K, e: Entry): void {
 
 function compact<K>(m: Map<K, List>, k: K, l: List): void {
   if (l.head === l.items.length) {
-    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones
-    l.items.length = 0;
+    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones.
+    // Small lists are emptied by pop (keeping their backing store: `length = 0` would drop it, and the
+    // next push would allocate one again), large ones by length.
+    if (l.items.length > 64) l.items.length = 0;
+    else while (l.items.length > 0) l.items.pop();
     l.head = 0;
   } else if (l.head > 64 && l.head * 2 > l.items.length) {
     l.items = l.items.slice(l.head);

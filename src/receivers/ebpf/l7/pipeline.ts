@@ -5,7 +5,7 @@ import type { SpanRecord } from '../../../pdata/traces.js';
 import { VERSION } from '../../../version.js';
 import type { WallClock } from './clock.js';
 import { ClockOffset } from './clock.js';
-import type { ConnInfo, L7Event, TrackerStats } from './conn.js';
+import type { ConnInfo, L7Event, L7EventFactory, TrackerStats } from './conn.js';
 import { ConnTracker } from './conn.js';
 import type { LinkOptions, LinkStats, LinkedSpan } from './linking.js';
 import { Linker } from './linking.js';
@@ -93,7 +93,11 @@ export class L7Pipeline {
         linker.push(ev);
       }
       : (ev: L7Event): void => metrics.record(ev);
-    this.#tracker = new ConnTracker(registry, { ...DEFAULT_PARSER_OPTIONS, ...opts.parser }, sink, opts.maxConnections);
+    // with linking, the linker makes each exchange's event: it becomes its entry and then its LinkedSpan
+    const newEvent: L7EventFactory | undefined = linker !== null
+      ? (record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal) => linker.event(record, conn, keys, reqTid, respTid, ordinal, inboundInFlight, peerLocal)
+      : undefined;
+    this.#tracker = new ConnTracker(registry, { ...DEFAULT_PARSER_OPTIONS, ...opts.parser }, sink, opts.maxConnections, newEvent);
   }
 
   open(conn: ConnInfo, tsNs = 0): void {
@@ -103,6 +107,11 @@ export class L7Pipeline {
   /** See ConnTracker.chunk: `egress` = written by the connection's process; `tid` 0 when unknown. */
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void {
     this.#tracker.chunk(connId, egress, tsNs, tid, data, length);
+  }
+
+  /** chunk() with the captured bytes at `buf[start, end)` (nothing of `buf` is kept: a view into the ring batch). */
+  chunkRange(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void {
+    this.#tracker.chunkRange(connId, egress, tsNs, tid, buf, start, end, length);
   }
 
   /** A process exited (the process probe's exit event): its span Resource is forgotten (pids get reused). */

@@ -62,8 +62,28 @@ export function templatePath(path: string): string {
   return changed ? out : path;
 }
 
+/** A path's template, and the span name last made from it (`METHOD template`), kept with it. */
+export class RouteEntry {
+  readonly route: string;
+  method = '';
+  name = '';
+
+  constructor(route: string) {
+    this.route = route;
+  }
+
+  /** `${method} ${route}`, made once per method change (keep-alive clients repeat the same request). */
+  spanName(method: string): string {
+    if (method !== this.method) {
+      this.method = method;
+      this.name = `${method} ${this.route}`;
+    }
+    return this.name;
+  }
+}
+
 class Scope {
-  readonly byPath = new Map<string, string>();
+  readonly byPath = new Map<string, RouteEntry>();
   readonly templates = new Set<string>();
 }
 
@@ -82,6 +102,11 @@ export class RouteTemplater {
   }
 
   route(scope: string, path: string): string {
+    return this.entry(scope, path).route;
+  }
+
+  /** The path's template with its span-name memo. */
+  entry(scope: string, path: string): RouteEntry {
     let sc = this.#scopes.get(scope);
     if (sc === undefined) {
       sc = new Scope();
@@ -95,8 +120,9 @@ export class RouteTemplater {
       else sc.templates.add(t);
     }
     if (sc.byPath.size >= this.#maxPaths) sc.byPath.clear();
-    sc.byPath.set(path, t);
-    return t;
+    const e = new RouteEntry(t);
+    sc.byPath.set(path, e);
+    return e;
   }
 
   /** Distinct templates of a scope (overflow excluded). */

@@ -1,7 +1,7 @@
-import type { Link } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { SpanKind, SpanRecord, SpanStatusCode } from '../../../pdata/traces.js';
+import { SpanKind, SpanRecord, SpanStatusCode, spanStatus } from '../../../pdata/traces.js';
 import type { WallClock } from './clock.js';
+import { ClockOffset } from './clock.js';
 import type { LinkedSpan } from './linking.js';
 import type { ResourceCache } from './resources.js';
 import type { RouteTemplater } from './routes.js';
@@ -18,17 +18,45 @@ import type { RouteTemplater } from './routes.js';
  * Resource: one shared object per process (process.pid, sonde.cgroup.path, host.*).
  * The record's attributes object is reused as the span's (the span takes ownership of it).
  */
+/** Hosts whose last url.full is kept (the memo is emptied beyond). */
+const URL_MEMO_HOSTS = 1024;
+
 export class SpanFactory {
   readonly #clock: WallClock;
   readonly #resources: ResourceCache;
   readonly #routes: RouteTemplater | undefined;
   readonly #scope: InstrumentationScope;
+  /** Per server host: the last url.full made (see #urlFull). */
+  readonly #urls = new Map<string, { port: number; path: string; query: string | undefined; full: string }>();
 
   constructor(clock: WallClock, resources: ResourceCache, scope: InstrumentationScope, routes?: RouteTemplater) {
     this.#clock = clock;
     this.#resources = resources;
     this.#routes = routes;
     this.#scope = scope;
+  }
+
+  /**
+   * `url.full` of an HTTP client span: scheme://host[:port]path[?query]. The last one per host is kept and
+   * reused while port, path and query repeat (keep-alive clients repeat their requests).
+   */
+  #urlFull(host: string, port: number, path: string, query: unknown): string {
+    const q = typeof query === 'string' ? query : undefined;
+    let m = this.#urls.get(host);
+    if (m !== undefined && m.port === port && m.path === path && m.query === q) return m.full;
+    const h = host.includes(':') ? `[${host}]` : host;
+    const full = `http://${port === 80 ? h : `${h}:${port}`}${path}${q !== undefined ? `?${q}` : ''}`;
+    if (m === undefined) {
+      if (this.#urls.size >= URL_MEMO_HOSTS) this.#urls.clear();
+      m = { port, path, query: q, full };
+      this.#urls.set(host, m);
+    } else {
+      m.port = port;
+      m.path = path;
+      m.query = q;
+      m.full = full;
+    }
+    return full;
   }
 
   build(ls: LinkedSpan): SpanRecord {
@@ -40,9 +68,9 @@ export class SpanFactory {
     if (record.protocol === 'http' && this.#routes !== undefined) {
       const path = attributes['url.path'];
       if (typeof path === 'string') {
-        const route = this.#routes.route(conn.cgroupPath, path);
-        attributes[server ? 'http.route' : 'url.template'] = route;
-        name = `${name} ${route}`;
+        const route = this.#routes.entry(conn.cgroupPath, path);
+        attributes[server ? 'http.route' : 'url.template'] = route.route;
+        name = route.spanName(name);
       }
     }
     attributes['network.peer.address'] = conn.remoteIp;
@@ -57,32 +85,35 @@ export class SpanFactory {
     if (server) attributes['client.address'] = conn.remoteIp;
     else if (http && typeof attributes['url.path'] === 'string') {
       // semconv requires url.full on HTTP client spans: scheme://host[:port]path[?query] (query only if kept)
-      const host = attributes['server.address'] as string;
-      const port = attributes['server.port'] as number;
-      const query = attributes['url.query'];
-      const h = host.includes(':') ? `[${host}]` : host;
-      attributes['url.full'] = `http://${port === 80 ? h : `${h}:${port}`}${attributes['url.path']}${typeof query === 'string' ? `?${query}` : ''}`;
+      attributes['url.full'] = this.#urlFull(attributes['server.address'] as string, attributes['server.port'] as number, attributes['url.path'], attributes['url.query']);
     }
     const failed = record.status === 'error' && !(server && record.clientFault === true);
     if (failed && record.errorType !== undefined) attributes['error.type'] = record.errorType;
     if (record.incomplete === true) attributes['sonde.l7.incomplete'] = true;
 
-    const links: Link[] = ls.link !== undefined ? [{ context: { traceId: ls.link.traceId, spanId: ls.link.spanId, traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }] : [];
-    return new SpanRecord({
-      name,
-      kind: server ? SpanKind.SERVER : SpanKind.CLIENT,
-      traceId: ls.traceId,
-      spanId: ls.spanId,
-      parentSpanId: ls.parentSpanId,
-      traceFlags: ls.traceFlags,
-      traceState: ls.traceState,
-      startTime: this.#clock.toHrTime(record.startNs),
-      endTime: this.#clock.toHrTime(record.endNs),
-      status: failed ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET },
-      attributes,
-      links,
-      resource: this.#resources.forProcess(conn.pid, conn.cgroupPath),
-      instrumentationScope: this.#scope,
-    });
+    const span = new SpanRecord();
+    span.name = name;
+    span.kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
+    span.traceId = ls.traceId;
+    span.spanId = ls.spanId;
+    span.parentSpanId = ls.parentSpanId;
+    span.traceFlags = ls.traceFlags;
+    span.traceState = ls.traceState;
+    const clock = this.#clock;
+    if (clock instanceof ClockOffset) {
+      span.startSeconds = clock.wallSeconds(record.startNs);
+      span.startNanos = clock.wallNanos(record.startNs);
+      span.endSeconds = clock.wallSeconds(record.endNs);
+      span.endNanos = clock.wallNanos(record.endNs);
+    } else {
+      span.startTime = clock.toHrTime(record.startNs);
+      span.endTime = clock.toHrTime(record.endNs);
+    }
+    if (failed) span.status = spanStatus(SpanStatusCode.ERROR);
+    span.attributes = attributes;
+    if (ls.link !== undefined) span.links = [{ context: { traceId: ls.link.traceId, spanId: ls.link.spanId, traceFlags: 1, isRemote: true }, attributes: { 'sonde.link': 'far_server' } }];
+    span.resource = this.#resources.forProcess(conn.pid, conn.cgroupPath);
+    span.instrumentationScope = this.#scope;
+    return span;
   }
 }

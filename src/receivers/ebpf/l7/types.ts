@@ -87,6 +87,12 @@ export interface ParserSession {
    * (≥ captured.length). `tsNs` is the kernel timestamp of the chunk.
    */
   feed(dir: Direction, captured: Uint8Array, length: number, tsNs: number, out: L7Record[]): void;
+  /**
+   * Optional: feed() of `buf[start, end)` as the captured bytes — the receiver hands over views into its
+   * ring batch this way, without copying them or allocating a subarray. Same rules as feed(): nothing of
+   * `buf` is kept past the call.
+   */
+  feedRange?(dir: Direction, buf: Uint8Array, start: number, end: number, length: number, tsNs: number, out: L7Record[]): void;
   /** Emits requests that waited longer than the timeout (as incomplete). */
   expire(nowNs: number, out: L7Record[]): void;
   /** The connection closed: pending requests are emitted as incomplete. */

@@ -9,8 +9,9 @@
 //    it can act on it (make calls), and the kernel reserves OWNER at that read;
 //  - the protocol: the kernel's detector table is a pre-filter; the named parser confirms on the
 //    first chunk (ProtocolParser.detect), else the pipeline detects by itself.
-// Once open, DATA goes through without allocation: captured bytes are copied into a reused
-// array of the same length (parsers never keep `captured` past feed(); the ring batch is reused too).
+// Once open, DATA goes through without allocation or copy: the input's chunkRange() gets the batch
+// itself with the payload's offsets (parsers never keep `captured` past feed(); the ring batch is
+// reused too); an input without it gets the bytes copied into a reused array of the same length.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ConnInfo } from '../../l7/conn.js';
@@ -25,6 +26,8 @@ import { L7ConnEventView, L7ConnFlags, L7DataFlags, L7EventType, L7EventView, L7
 export interface L7Input {
   open(conn: ConnInfo, tsNs?: number): void;
   chunk(connId: number, egress: boolean, tsNs: number, tid: number, data: Uint8Array, length: number): void;
+  /** Optional: chunk() with the captured bytes at `buf[start, end)` (the ring batch; nothing of it may be kept). */
+  chunkRange?(connId: number, egress: boolean, tsNs: number, tid: number, buf: Uint8Array, start: number, end: number, length: number): void;
   close(connId: number, tsNs: number): void;
 }
 
@@ -115,6 +118,8 @@ class Conn {
 const EMPTY = new Uint8Array(0);
 /** Captured lengths up to this get a reused array each; longer ones (capture_bytes > 1 KiB) a view. */
 const SCRATCH_MAX = 1024;
+/** Up to this many bytes a JS loop copies faster than a native copy (which also allocates a view). */
+const COPY_LOOP_MAX = 32;
 
 export class L7Adapter {
   readonly stats: L7AdapterStats = {
@@ -131,6 +136,8 @@ export class L7Adapter {
   readonly #cgroup: (pid: number, cgroupId: number) => string;
   /** A Buffer over the whole ArrayBuffer of the current batch (offsets = DataView offsets). */
   #buf: Buffer = Buffer.alloc(0);
+  /** The same bytes as a plain Uint8Array (what parsers index: one receiver class for their loads). */
+  #u8: Uint8Array = new Uint8Array(0);
   readonly #onRecord = (view: DataView, off: number, len: number): void => this.record(view, off, len);
 
   constructor(out: L7Input, opts: L7AdapterOptions) {
@@ -160,7 +167,10 @@ export class L7Adapter {
    * give it) and the record's offset and length. Synchronous; nothing of the batch is kept.
    */
   record(view: DataView, off: number, len: number): void {
-    if (this.#buf.buffer !== view.buffer) this.#buf = Buffer.from(view.buffer as ArrayBuffer);
+    if (this.#buf.buffer !== view.buffer) {
+      this.#buf = Buffer.from(view.buffer as ArrayBuffer);
+      this.#u8 = new Uint8Array(view.buffer as ArrayBuffer);
+    }
     this.stats.records++;
     if (len < L7_TYPE_OFFSET + 4) {
       this.stats.malformed++;
@@ -226,7 +236,10 @@ export class L7Adapter {
         this.stats.gapBytes += gap;
         this.#out.chunk(c.id, egress, ts, tid, EMPTY, gap);
       }
-      this.#out.chunk(c.id, egress, ts, tid, this.#bytes(ev.payloadOffset, n), ev.length);
+      const out = this.#out;
+      const start = ev.payloadOffset;
+      if (out.chunkRange !== undefined) out.chunkRange(c.id, egress, ts, tid, this.#u8, start, start + n, ev.length);
+      else out.chunk(c.id, egress, ts, tid, this.#bytes(start, n), ev.length);
       return;
     }
     // waiting for the owner: keep a copy
@@ -250,18 +263,21 @@ export class L7Adapter {
     if (c.held.length > 0) this.#open(c);
   }
 
-  /** The captured bytes at `off` (DataView offsets) as a reused array. */
+  /**
+   * The captured bytes at `off` (DataView offsets) as a reused array (inputs without chunkRange). Short ones
+   * are copied by a loop: Buffer#copy allocates a view per call, but beyond a few dozen bytes it is faster.
+   */
   #bytes(off: number, n: number): Uint8Array {
     if (n === 0) return EMPTY;
-    const start = off;
-    let a: Uint8Array | undefined;
     if (n <= SCRATCH_MAX) {
-      a = this.#scratch[n];
+      let a = this.#scratch[n];
       if (a === undefined) this.#scratch[n] = a = new Uint8Array(n);
-      this.#buf.copy(a, 0, start, start + n);
+      const src = this.#buf;
+      if (n <= COPY_LOOP_MAX) for (let i = 0; i < n; i++) a[i] = src[off + i];
+      else a.set(this.#u8.subarray(off, off + n));
       return a;
     }
-    return this.#buf.subarray(start, start + n);
+    return this.#buf.subarray(off, off + n);
   }
 
   #open(c: Conn): void {

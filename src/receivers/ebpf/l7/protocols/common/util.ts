@@ -40,7 +40,12 @@ export class Fifo<T> {
     const v = this.#items[this.#head];
     this.#items[this.#head++] = undefined;
     if (this.#head > 64 && this.#head * 2 > this.#items.length) { this.#items = this.#items.slice(this.#head); this.#head = 0; }
-    else if (this.#head === this.#items.length) { this.#items.length = 0; this.#head = 0; }
+    else if (this.#head === this.#items.length) {
+      // emptied by pop when small: `length = 0` drops the backing store, which the next push allocates again
+      if (this.#items.length > 64) this.#items.length = 0;
+      else while (this.#items.length > 0) this.#items.pop();
+      this.#head = 0;
+    }
     return v;
   }
   clear(): void { this.#items.length = 0; this.#head = 0; }

@@ -25,6 +25,8 @@ const enum St {
 const enum Cs { Size = 0, Ext = 1, SizeLf = 2, Data = 3, DataCr = 4, DataLf = 5, TrailerStart = 6, TrailerLine = 7, TrailerLf = 8 }
 
 const MAX_PENDING = 64;
+/** Released exchanges kept per session for reuse. */
+const MAX_FREE = 4;
 const MAX_CHUNK_SIZE = 2 ** 40;
 const MAX_TRACESTATE = 512;
 
@@ -173,6 +175,10 @@ export class Http1Session implements ParserSession {
   /** The last User-Agent value, reused while the bytes repeat (keep-alive clients send the same one). */
   readonly #ua = new Interned();
   readonly #hostName = new Interned();
+  /** The last request path, reused while the bytes repeat (keep-alive clients often ask for the same one). */
+  readonly #path = new Interned();
+  /** Exchanges already turned into records, for reuse (no allocation per request). */
+  readonly #free: Exchange[] = [];
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
 
   constructor(opts: ParserOptions) {
@@ -195,14 +201,18 @@ export class Http1Session implements ParserSession {
   }
 
   feed(dir: Direction, captured: Uint8Array, length: number, tsNs: number, out: L7Record[]): void {
+    this.feedRange(dir, captured, 0, captured.length, length, tsNs, out);
+  }
+
+  /** feed() of the captured bytes captured[start, end) (a view into the receiver's batch: nothing is kept). */
+  feedRange(dir: Direction, captured: Uint8Array, start: number, end: number, length: number, tsNs: number, out: L7Record[]): void {
     const isReq = dir === Direction.Request;
     const d = isReq ? this.#req : this.#res;
     if (d.st === St.Upgraded) return;
-    const end = captured.length;
-    if (!(length >= end)) length = end;
-    let gap = length - end;
-    let off = 0;
-    if (isReq && this.#res.st === St.Lost && this.#currentAnswer() !== null && startsMessage(dir, captured, 0, end) === 1) {
+    if (!(length >= end - start)) length = end - start;
+    let gap = length - (end - start);
+    let off = start;
+    if (isReq && this.#res.st === St.Lost && this.#currentAnswer() !== null && startsMessage(dir, captured, start, end) === 1) {
       // framing of the previous response was lost; a new request means it is over (non-pipelined clients)
       this.#finishLostResponse(this.#res.lastNs, out);
     }
@@ -238,7 +248,7 @@ export class Http1Session implements ParserSession {
           off = end;
           break;
         case St.Lost:
-          if (off === 0 && startsMessage(dir, captured, 0, end) === 1) {
+          if (off === start && startsMessage(dir, captured, start, end) === 1) {
             if (!isReq && this.#currentAnswer() !== null) this.#finishLostResponse(this.#res.lastPrevNs, out);
             d.st = St.Head;
           } else {
@@ -308,12 +318,16 @@ export class Http1Session implements ParserSession {
       this.#pending.shift();
       if (this.#curReq === x) this.#curReq = null;
       out.push(toRecord(x, Math.max(x.startNs, nowNs), true, this.#opts));
+      this.#release(x);
     }
   }
 
   close(tsNs: number, out: L7Record[]): void {
     if (this.#currentAnswer() !== null) this.#finishResponse(Math.max(this.#res.lastNs, 0), false, out);
-    for (const x of this.#pending) out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+    for (const x of this.#pending) {
+      out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+      this.#release(x);
+    }
     this.#pending.length = 0;
     this.#curReq = null;
     this.#orphanActive = false;
@@ -471,7 +485,7 @@ export class Http1Session implements ParserSession {
       return -2;
     }
     const known = knownMethod(b, s, mEnd);
-    const x = newExchange(known ?? '_OTHER', startNs);
+    const x = this.#acquire(known ?? '_OTHER', startNs);
     x.version = version;
     x.isHead = known === 'HEAD';
     x.isConnect = known === 'CONNECT';
@@ -538,6 +552,7 @@ export class Http1Session implements ParserSession {
         this.#orphan.answering = true;
         this.#orphanActive = true;
       }
+      this.#release(old);
     }
     this.#pending.push(x);
     this.#curReq = x;
@@ -563,7 +578,7 @@ export class Http1Session implements ParserSession {
     }
     let q = p;
     while (q < e && b[q] !== 63 && b[q] !== 35) q++;
-    x.path = q > p ? latin1(b, p, q) : '/';
+    x.path = q > p ? this.#path.get(b, p, q) : '/';
     if (q < e && b[q] === 63 && this.#opts.keepQueryString) {
       let f = q + 1;
       while (f < e && b[f] !== 35) f++;
@@ -819,12 +834,17 @@ export class Http1Session implements ParserSession {
    */
   #finishLostResponse(endNs: number, out: L7Record[]): void {
     const x = this.#pending[0];
+    if (x === undefined) {
+      this.#finishResponse(endNs, false, out);
+      return;
+    }
+    const xStart = x.startNs; // read first: finishing x releases it
     this.#finishResponse(endNs, false, out);
-    if (x === undefined) return;
-    while (this.#pending.length > 0 && this.#pending[0].startNs <= x.startNs && !this.#pending[0].answering) {
+    while (this.#pending.length > 0 && this.#pending[0].startNs <= xStart && !this.#pending[0].answering) {
       const y = this.#pending.shift() as Exchange;
       if (this.#curReq === y) this.#curReq = null;
       out.push(toRecord(y, Math.max(endNs, y.startNs), true, this.#opts));
+      this.#release(y);
     }
   }
 
@@ -841,33 +861,62 @@ export class Http1Session implements ParserSession {
     this.#pending.shift();
     if (this.#curReq === x) this.#curReq = null;
     out.push(toRecord(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
+    this.#release(x);
+  }
+
+  /** A fresh exchange: a released one reset, else a new one (one request at a time is the common case). */
+  #acquire(method: string, startNs: number): Exchange {
+    const x = this.#free.pop();
+    if (x === undefined) return newExchange(method, startNs);
+    resetExchange(x, method, startNs);
+    return x;
+  }
+
+  /** An exchange that was turned into its record and left every queue: kept for the next request. */
+  #release(x: Exchange): void {
+    if (this.#free.length < MAX_FREE) this.#free.push(x);
   }
 }
 
-/** One string reused while the same bytes come back (no allocation on repeats). */
+/**
+ * One string reused while the same bytes come back (no allocation on repeats). The bytes are compared with
+ * the string's char codes (latin1: one char per byte), so nothing but the string is kept. Values that keep
+ * changing (paths with ids) are not compared for a while after a few misses in a row: a miss costs more
+ * than making the string alone.
+ */
 class Interned {
-  /** The bytes of the last value (allocated on first use: idle connections do not pay for it). */
-  #bytes: Uint8Array | null = null;
-  #len = -1;
   #str = '';
+  /** #str is a value to compare with (values over 256 bytes are not: comparing would cost more than it saves). */
+  #set = false;
+  /** Misses in a row; at MISS_LIMIT the value is not interned for the next MISS_BACKOFF calls. */
+  #misses = 0;
 
   get(b: Uint8Array, s: number, e: number): string {
     const n = e - s;
-    const bytes = this.#bytes;
-    if (n === this.#len && bytes !== null) {
-      let i = 0;
-      while (i < n && bytes[i] === b[s + i]) i++;
-      if (i === n) return this.#str;
+    if (this.#misses >= MISS_LIMIT) {
+      if (++this.#misses < MISS_LIMIT + MISS_BACKOFF) return latin1(b, s, e);
+      this.#misses = 0;
+      this.#set = false;
     }
-    this.#str = latin1(b, s, e);
-    if (n <= 256) {
-      if (bytes === null || bytes.length < n) this.#bytes = new Uint8Array(Math.max(64, n));
-      (this.#bytes as Uint8Array).set(b.subarray(s, e));
-      this.#len = n;
-    } else this.#len = -1;
-    return this.#str;
+    const str = this.#str;
+    if (this.#set && str.length === n) {
+      let i = 0;
+      while (i < n && str.charCodeAt(i) === b[s + i]) i++;
+      if (i === n) {
+        this.#misses = 0;
+        return str;
+      }
+    }
+    if (this.#set) this.#misses++;
+    const v = latin1(b, s, e);
+    this.#str = v;
+    this.#set = n <= 256;
+    return v;
   }
 }
+
+const MISS_LIMIT = 4;
+const MISS_BACKOFF = 32;
 
 function newExchange(method: string, startNs: number): Exchange {
   return {
@@ -877,17 +926,61 @@ function newExchange(method: string, startNs: number): Exchange {
   };
 }
 
+function resetExchange(x: Exchange, method: string, startNs: number): void {
+  x.method = method;
+  x.methodOriginal = undefined;
+  x.path = '';
+  x.query = undefined;
+  x.host = undefined;
+  x.port = 0;
+  x.userAgent = undefined;
+  x.traceparent = undefined;
+  x.tracestate = undefined;
+  x.version = '';
+  x.isHead = false;
+  x.isConnect = false;
+  x.startNs = startNs;
+  x.reqHeadBytes = 0;
+  x.reqBodyBytes = 0;
+  x.status = 0;
+  x.respHeadBytes = 0;
+  x.respBodyBytes = 0;
+  x.answering = false;
+}
+
+/** Status codes as strings (statusLabel, error.type): one string per code, made once. */
+const CODE_STRINGS: string[] = [];
+function codeString(code: number): string {
+  if (code < 100 || code > 999) return String(code);
+  return (CODE_STRINGS[code] ??= String(code));
+}
+
 function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
-  const attributes: Record<string, string | number | boolean> = {
-    'http.request.method': x.method,
-    'url.path': x.path,
-    'url.scheme': 'http',
-  };
-  if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
-  if (x.status > 0) attributes['http.response.status_code'] = x.status;
-  if (x.host !== undefined) attributes['server.address'] = x.host;
-  if (x.port > 0) attributes['server.port'] = x.port;
-  if (x.version !== '') attributes['network.protocol.version'] = x.version;
+  let attributes: Record<string, string | number | boolean>;
+  if (x.status > 0 && x.host !== undefined && x.port > 0 && x.version !== '') {
+    // the common answered request with a Host: one literal (its slots in the object, no growing store)
+    attributes = {
+      'http.request.method': x.method,
+      'url.path': x.path,
+      'url.scheme': 'http',
+      'http.response.status_code': x.status,
+      'server.address': x.host,
+      'server.port': x.port,
+      'network.protocol.version': x.version,
+    };
+    if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
+  } else {
+    attributes = {
+      'http.request.method': x.method,
+      'url.path': x.path,
+      'url.scheme': 'http',
+    };
+    if (x.query !== undefined && opts.keepQueryString) attributes['url.query'] = x.query;
+    if (x.status > 0) attributes['http.response.status_code'] = x.status;
+    if (x.host !== undefined) attributes['server.address'] = x.host;
+    if (x.port > 0) attributes['server.port'] = x.port;
+    if (x.version !== '') attributes['network.protocol.version'] = x.version;
+  }
   if (x.reqBodyBytes > 0) attributes['http.request.body.size'] = x.reqBodyBytes;
   if (x.status > 0 && x.respBodyBytes > 0) attributes['http.response.body.size'] = x.respBodyBytes;
   if (x.userAgent !== undefined) attributes['user_agent.original'] = x.userAgent;
@@ -902,8 +995,8 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
     name: x.method === '_OTHER' ? 'HTTP' : x.method,
     attributes,
     status: !answered ? 'unknown' : failed ? 'error' : 'ok',
-    errorType: failed ? String(code) : undefined,
-    statusLabel: answered ? String(code) : 'unknown',
+    errorType: failed ? codeString(code) : undefined,
+    statusLabel: answered ? codeString(code) : 'unknown',
     requestSize: x.reqHeadBytes + x.reqBodyBytes,
     responseSize: answered ? x.respHeadBytes + x.respBodyBytes : -1,
     traceparent: x.traceparent,
