@@ -16,6 +16,8 @@ import { L7Pipeline } from '../../src/receivers/ebpf/l7/pipeline.js';
 import { ParserRegistry } from '../../src/receivers/ebpf/l7/registry.js';
 import { http1Parser } from '../../src/receivers/ebpf/l7/protocols/http1/parser.js';
 import { L7Adapter } from '../../src/receivers/ebpf/probes/l7/adapter.js';
+import { L7_CONN_EVENT_SIZE, L7_TYPE_OFFSET, L7ConnEventView, L7EventType } from '../../src/receivers/ebpf/probes/l7/decode.js';
+import { forEachRecord } from '../../src/native/ring-records.js';
 import type { L7KernelStats } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import { attachL7Object, cgroup2Root, configureL7Object, hasSendmsgTracepoint, readL7KernelStats } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import type { NginxPeer } from '../peers/index.js';
@@ -31,6 +33,17 @@ export interface L7AgentOptions {
 }
 
 export class L7TestAgent {
+  /**
+   * OPEN records that crossed to user space, by local and by remote port (both ends of a loopback
+   * connection count under the server's port): tests on a shared machine filter by their own ports.
+   */
+  readonly opensByPort = new Map<number, number>();
+  readonly #openView = new L7ConnEventView();
+  readonly #countOpen = (view: DataView, off: number, len: number): void => {
+    if (len < L7_CONN_EVENT_SIZE || view.getUint32(off + L7_TYPE_OFFSET, true) !== L7EventType.OPEN) return;
+    const v = this.#openView.reset(view, off);
+    for (const port of new Set([v.sport, v.dport])) this.opensByPort.set(port, (this.opensByPort.get(port) ?? 0) + 1);
+  };
   readonly tcp: BpfObject;
   readonly l7: BpfObject;
   readonly pipeline: L7Pipeline;
@@ -66,6 +79,7 @@ export class L7TestAgent {
 
   #onBatch(buf: Buffer, n: number, bytes: number): void {
     if (this.#keep) this.batches.push(Buffer.from(buf.subarray(0, bytes)));
+    forEachRecord(buf, bytes, this.#countOpen);
     this.adapter.onBatch(buf, n, bytes);
   }
 
