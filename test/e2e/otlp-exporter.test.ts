@@ -257,6 +257,7 @@ describe('otlp exporter → real Collector', () => {
       assert.equal(dropped, pushed, 'every span is accounted for as dropped (queue_full while running, shutdown at the end)');
       assert.equal(refusedByBatch, full);
     } finally {
+      await svc.stop(); // idempotent; a failed assertion above must not leave the service running
       await col.restart();
     }
   });
