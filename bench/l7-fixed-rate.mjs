@@ -6,10 +6,12 @@
 //   2. ~20k req/s sustained for --sustain seconds with tracing: ring-buffer losses, records the adapter
 //      could not place, and SERVER spans vs requests nginx logged (every request must become a span)
 //   node bench/l7-fixed-rate.mjs [--rounds 4] [--seconds 5] [--rate 10000] [--sustain 20] [--rate2 20000]
+//     [--variants off,kernel,tracing,nice]  (nice: tracing with the agent's thread at nice 10, SONDE_NICE)
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { median, num, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, median, num, startNginx, wrk } from './lib/loopback.mjs';
 import { BenchL7Agent } from './lib/l7-agent.mjs';
 
 if (process.getuid() !== 0) { console.log('# l7-fixed-rate: needs root (skipped)'); process.exit(0); }
@@ -32,14 +34,16 @@ const run = (rate, seconds) => wrk({ port: PORT, seconds, threads: 2, conns: con
 await run(RATE, 1);
 
 // 1. p99 at the fixed rate: off, kernel only (ring drained, records discarded), tracing (everything)
-const variants = ['off', 'kernel', 'tracing'];
+const variants = arg('variants', 'off,kernel,tracing').split(',');
 const res = Object.fromEntries(variants.map((v) => [v, { rps: [], p99: [] }]));
 for (let round = 0; round < ROUNDS; round++) {
   for (const v of round % 2 === 0 ? variants : [...variants].reverse()) {
     agent.mode = v === 'kernel' ? 'kernel' : 'full';
+    if (v === 'nice') setPriority(0, 10);
     if (v !== 'off') agent.attach();
     const r = await run(RATE, SECONDS);
     agent.detach();
+    if (v === 'nice') setPriority(0, 0);
     res[v].rps.push(r.rps);
     res[v].p99.push(r.p99ms);
     console.log(JSON.stringify({ part: 'p99', round, variant: v, rps: Math.round(r.rps), p99ms: r.p99ms }));
