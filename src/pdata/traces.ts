@@ -43,6 +43,23 @@ function traceStateOf(s: string): TraceState | undefined {
   return lastTraceStateObj;
 }
 
+/**
+ * An immutable set of span attributes shared by many spans: a producer interns one per distinct combination
+ * (e.g. per parsed request shape, per connection) and gives spans a few of them (SpanRecord#setAttributeParts)
+ * instead of a fresh object each. `values` is frozen. `encoded` belongs to the OTLP encoder: the part's
+ * KeyValues encoded as Span.attributes entries, kept once the part has been encoded more than once.
+ */
+export class AttributePart {
+  readonly values: Readonly<Attributes>;
+  encoded: Uint8Array | null = null;
+  /** Times the encoder wrote the part without its cache (it caches from the second). */
+  encodes = 0;
+
+  constructor(values: Attributes) {
+    this.values = Object.freeze(values);
+  }
+}
+
 export interface SpanRecordInit {
   name: string;
   kind: SpanKind;
@@ -85,7 +102,15 @@ export class SpanRecord implements ReadableSpan {
   endSeconds = 0;
   endNanos = 0;
   status: SpanStatus = STATUS_UNSET;
-  attributes: Attributes = NO_ATTRIBUTES;
+  /**
+   * The attributes as one plain object (`attributes`), or null while the span holds them as shared parts
+   * (`part0` then `part1`, see setAttributeParts): the object is then made on first access and is the truth
+   * from there on (a processor may change it).
+   */
+  #attributes: Attributes | null = NO_ATTRIBUTES;
+  /** Shared attribute parts (null: none); meaningful only while `#attributes` is null. Keys do not overlap. */
+  part0: AttributePart | null = null;
+  part1: AttributePart | null = null;
   links: Link[] = NO_LINKS;
   events: TimedEvent[] = NO_EVENTS;
   resource!: Resource;
@@ -108,6 +133,43 @@ export class SpanRecord implements ReadableSpan {
     if (init.events !== undefined) this.events = init.events;
     this.resource = init.resource;
     this.instrumentationScope = init.instrumentationScope;
+  }
+
+  /** The span's attributes (ReadableSpan): a plain object, made from the parts on first access. */
+  get attributes(): Attributes {
+    return this.#attributes ?? this.#materialize();
+  }
+  set attributes(a: Attributes) {
+    this.#attributes = a;
+    this.part0 = null;
+    this.part1 = null;
+  }
+
+  /** The attributes as a plain object if one exists (null: only as parts; the encoder reads these). */
+  get attributesIfPlain(): Attributes | null {
+    return this.#attributes;
+  }
+
+  /**
+   * Gives the span its attributes as shared immutable parts, `a`'s keys then `b`'s (no key in both): no
+   * object per span until something reads `attributes`.
+   */
+  setAttributeParts(a: AttributePart, b: AttributePart | null): void {
+    this.#attributes = null;
+    this.part0 = a;
+    this.part1 = b;
+  }
+
+  #materialize(): Attributes {
+    const o: Attributes = {};
+    const a = this.part0;
+    const b = this.part1;
+    if (a !== null) for (const k in a.values) o[k] = a.values[k];
+    if (b !== null) for (const k in b.values) o[k] = b.values[k];
+    this.#attributes = o;
+    this.part0 = null;
+    this.part1 = null;
+    return o;
   }
 
   spanContext(): SpanContext {
@@ -167,7 +229,8 @@ export class SpanRecord implements ReadableSpan {
     c.endSeconds = this.endSeconds;
     c.endNanos = this.endNanos;
     c.status = this.status;
-    c.attributes = { ...this.attributes };
+    if (this.#attributes !== null) c.attributes = { ...this.#attributes };
+    else c.setAttributeParts(this.part0 as AttributePart, this.part1); // immutable: shared, not copied
     c.links = this.links.length > 0 ? [...this.links] : NO_LINKS;
     c.events = this.events.length > 0 ? [...this.events] : NO_EVENTS;
     c.resource = this.resource;

@@ -12,6 +12,7 @@ import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { AttributePart } from '../../pdata/traces.js';
 import { SpanRecord } from '../../pdata/traces.js';
 import { ProtoWriter, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../protobuf.js';
 
@@ -238,6 +239,25 @@ function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes | unde
   }
 }
 
+/**
+ * A shared attribute part as Span.attributes (field 9) entries: its cached bytes copied when it has them;
+ * otherwise encoded, and from its second encoding on the bytes are kept on the part (a part that only one
+ * span uses costs no copy).
+ */
+function writePart(w: ProtoWriter, part: AttributePart): void {
+  const enc = part.encoded;
+  if (enc !== null) {
+    const n = enc.length;
+    w.ensure(n);
+    w.buf.set(enc, w.pos);
+    w.pos += n;
+    return;
+  }
+  const start = w.pos;
+  writeAttributes(w, 9, part.values);
+  if (part.encodes++ > 0) part.encoded = new Uint8Array(w.buf.subarray(start, w.pos)); // a copy (Buffer#slice is a view)
+}
+
 function writeUint(w: ProtoWriter, field: number, v: number | undefined): void {
   if (!v) return;
   w.tag(field, WIRE_VARINT);
@@ -262,7 +282,12 @@ function writeSpanRecord(w: ProtoWriter, s: SpanRecord): void {
   w.varint(s.kind == null ? 0 : s.kind + 1);
   writeTimeOf(w, 7, s.startSeconds, s.startNanos);
   writeTimeOf(w, 8, s.endSeconds, s.endNanos);
-  writeAttributes(w, 9, s.attributes);
+  const attrs = s.attributesIfPlain;
+  if (attrs !== null) writeAttributes(w, 9, attrs);
+  else {
+    if (s.part0 !== null) writePart(w, s.part0);
+    if (s.part1 !== null) writePart(w, s.part1);
+  }
   writeEventsLinksStatus(w, s);
   writeFixed32(w, 16, (s.traceFlags & 0xff) | HAS_IS_REMOTE);
   w.endLen(m);

@@ -3,6 +3,7 @@
 // 204, 304, CONNECT), W3C Trace Context (traceparent/tracestate), OpenTelemetry semconv HTTP spans.
 import type { L7Record, ParserOptions, ParserSession, ProtocolParser } from '../../types.js';
 import { Direction } from '../../types.js';
+import { AttributePart } from '../../../../../pdata/traces.js';
 import { COLON, CR, HT, LF, SP, ascii, endsWithLower, eqLower, hexVal, isTraceparent, latin1, parseDec, trimEnd, trimStart } from './bytes.js';
 
 /** Where one direction of the byte stream is. */
@@ -180,9 +181,15 @@ export class Http1Session implements ParserSession {
   /** Exchanges already turned into records, for reuse (no allocation per request). */
   readonly #free: Exchange[] = [];
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
+  /** The last exchange's attribute part (see PartMemo). */
+  readonly #parts = new PartMemo();
 
   constructor(opts: ParserOptions) {
     this.#opts = opts;
+  }
+
+  #record(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
+    return toRecord(x, endNs, incomplete, opts, this.#parts);
   }
 
   /** Scratch exchange for a response that answers no request (created on first use). */
@@ -317,7 +324,7 @@ export class Http1Session implements ParserSession {
       if (nowNs - x.startNs <= timeout) return;
       this.#pending.shift();
       if (this.#curReq === x) this.#curReq = null;
-      out.push(toRecord(x, Math.max(x.startNs, nowNs), true, this.#opts));
+      out.push(this.#record(x, Math.max(x.startNs, nowNs), true, this.#opts));
       this.#release(x);
     }
   }
@@ -325,7 +332,7 @@ export class Http1Session implements ParserSession {
   close(tsNs: number, out: L7Record[]): void {
     if (this.#currentAnswer() !== null) this.#finishResponse(Math.max(this.#res.lastNs, 0), false, out);
     for (const x of this.#pending) {
-      out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+      out.push(this.#record(x, Math.max(x.startNs, tsNs), true, this.#opts));
       this.#release(x);
     }
     this.#pending.length = 0;
@@ -546,7 +553,7 @@ export class Http1Session implements ParserSession {
     if (this.#pending.length >= MAX_PENDING) {
       const old = this.#pending.shift() as Exchange;
       this.stats.pendingOverflow++;
-      out.push(toRecord(old, old.startNs, true, this.#opts));
+      out.push(this.#record(old, old.startNs, true, this.#opts));
       if (old.answering) {
         // the response being received belonged to it: finish skipping it without a request
         this.#orphan.answering = true;
@@ -843,7 +850,7 @@ export class Http1Session implements ParserSession {
     while (this.#pending.length > 0 && this.#pending[0].startNs <= xStart && !this.#pending[0].answering) {
       const y = this.#pending.shift() as Exchange;
       if (this.#curReq === y) this.#curReq = null;
-      out.push(toRecord(y, Math.max(endNs, y.startNs), true, this.#opts));
+      out.push(this.#record(y, Math.max(endNs, y.startNs), true, this.#opts));
       this.#release(y);
     }
   }
@@ -860,7 +867,7 @@ export class Http1Session implements ParserSession {
     if (x === undefined || !x.answering) return;
     this.#pending.shift();
     if (this.#curReq === x) this.#curReq = null;
-    out.push(toRecord(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
+    out.push(this.#record(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
     this.#release(x);
   }
 
@@ -955,7 +962,50 @@ function codeString(code: number): string {
   return (CODE_STRINGS[code] ??= String(code));
 }
 
-function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
+/**
+ * The last attribute part a session made and what it was made from: the next exchange with the same values
+ * (keep-alive clients repeat their requests) gets the same frozen part, so spans share it and the OTLP
+ * encoder copies its cached bytes. Compared by value (the strings are mostly the same interned objects).
+ */
+class PartMemo {
+  part: AttributePart | null = null;
+  method = '';
+  path = '';
+  query: string | undefined = undefined;
+  status = 0;
+  host: string | undefined = undefined;
+  port = 0;
+  version = '';
+  reqBody = 0;
+  respBody = 0;
+  userAgent: string | undefined = undefined;
+  methodOriginal: string | undefined = undefined;
+}
+
+/** The exchange's attributes as a shared part: the memo's when the values repeat, else a new one (kept). */
+function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): AttributePart {
+  const query = opts.keepQueryString ? x.query : undefined;
+  const respBody = x.status > 0 ? x.respBodyBytes : 0;
+  if (m.part !== null && m.method === x.method && m.path === x.path && m.query === query && m.status === x.status && m.host === x.host && m.port === x.port &&
+    m.version === x.version && m.reqBody === x.reqBodyBytes && m.respBody === respBody && m.userAgent === x.userAgent && m.methodOriginal === x.methodOriginal) {
+    return m.part;
+  }
+  m.part = new AttributePart(attributesOf(x, opts));
+  m.method = x.method;
+  m.path = x.path;
+  m.query = query;
+  m.status = x.status;
+  m.host = x.host;
+  m.port = x.port;
+  m.version = x.version;
+  m.reqBody = x.reqBodyBytes;
+  m.respBody = respBody;
+  m.userAgent = x.userAgent;
+  m.methodOriginal = x.methodOriginal;
+  return m.part;
+}
+
+function attributesOf(x: Exchange, opts: ParserOptions): Record<string, string | number | boolean> {
   let attributes: Record<string, string | number | boolean>;
   if (x.status > 0 && x.host !== undefined && x.port > 0 && x.version !== '') {
     // the common answered request with a Host: one literal (its slots in the object, no growing store)
@@ -985,6 +1035,11 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
   if (x.status > 0 && x.respBodyBytes > 0) attributes['http.response.body.size'] = x.respBodyBytes;
   if (x.userAgent !== undefined) attributes['user_agent.original'] = x.userAgent;
   if (x.methodOriginal !== undefined) attributes['http.request.method_original'] = x.methodOriginal;
+  return attributes;
+}
+
+function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions, memo: PartMemo): L7Record {
+  const part = attributePart(x, opts, memo);
   const code = x.status;
   const answered = code > 0 && !incomplete;
   const failed = answered && code >= 400;
@@ -993,7 +1048,8 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
     startNs: x.startNs,
     endNs,
     name: x.method === '_OTHER' ? 'HTTP' : x.method,
-    attributes,
+    attributes: part.values as Record<string, string | number | boolean>,
+    attributePart: part,
     status: !answered ? 'unknown' : failed ? 'error' : 'ok',
     errorType: failed ? codeString(code) : undefined,
     statusLabel: answered ? codeString(code) : 'unknown',
