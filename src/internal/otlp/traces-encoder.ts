@@ -13,7 +13,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AttributePart } from '../../pdata/traces.js';
-import { SpanRecord } from '../../pdata/traces.js';
+import { ID_PARENT, ID_SPAN, ID_TRACE, SpanRecord } from '../../pdata/traces.js';
 import { ProtoWriter, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../protobuf.js';
 
 const HAS_IS_REMOTE = 0x100;
@@ -73,6 +73,23 @@ function writeHexBytes(w: ProtoWriter, field: number, hex: string): void {
   const b = w.buf;
   let p = w.pos;
   for (let i = 0; i < 2 * n; i += 2) b[p++] = (NIBBLE[hex.charCodeAt(i) & 127] << 4) | NIBBLE[hex.charCodeAt(i + 1) & 127];
+  w.pos = p;
+}
+
+/** A bytes field from `n` (2 or 4) int32 lanes, big-endian: the bytes of the id their hex spells (field < 16). */
+function writeLanes(w: ProtoWriter, field: number, n: number, a: number, b: number, c: number, d: number): void {
+  w.ensure(2 + 4 * n);
+  const buf = w.buf;
+  let p = w.pos;
+  buf[p++] = (field << 3) | WIRE_LEN;
+  buf[p++] = 4 * n;
+  for (let k = 0; k < n; k++) {
+    const v = k === 0 ? a : k === 1 ? b : k === 2 ? c : d;
+    buf[p++] = v >>> 24;
+    buf[p++] = (v >>> 16) & 0xff;
+    buf[p++] = (v >>> 8) & 0xff;
+    buf[p++] = v & 0xff;
+  }
   w.pos = p;
 }
 
@@ -270,13 +287,20 @@ function writeUint(w: ProtoWriter, field: number, v: number | undefined): void {
  */
 function writeSpanRecord(w: ProtoWriter, s: SpanRecord): void {
   const m = w.beginLen(2, 4); // ScopeSpans.spans
-  writeHexBytes(w, 1, s.traceId);
-  writeHexBytes(w, 2, s.spanId);
+  const lanes = s.idLanes;
+  if ((lanes & ID_TRACE) !== 0) writeLanes(w, 1, 4, s.t0, s.t1, s.t2, s.t3);
+  else writeHexBytes(w, 1, s.traceId);
+  if ((lanes & ID_SPAN) !== 0) writeLanes(w, 2, 2, s.s0, s.s1, 0, 0);
+  else writeHexBytes(w, 2, s.spanId);
   if (s.traceState !== '') {
     const ts = s.spanContext().traceState?.serialize();
     if (ts) w.string(3, ts);
   }
-  if (s.parentSpanId) writeHexBytes(w, 4, s.parentSpanId);
+  if ((lanes & ID_PARENT) !== 0) writeLanes(w, 4, 2, s.p0, s.p1, 0, 0);
+  else {
+    const parent = s.parentSpanId;
+    if (parent) writeHexBytes(w, 4, parent);
+  }
   w.string(5, s.name);
   w.tag(6, WIRE_VARINT);
   w.varint(s.kind == null ? 0 : s.kind + 1);

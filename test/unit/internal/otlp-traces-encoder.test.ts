@@ -164,3 +164,38 @@ test('a SpanRecord with shared attribute parts encodes byte for byte like the sa
   assert.equal(p0.values['http.response.status_code'], 200);
   assert.deepEqual(Buffer.from(enc.encode(withParts())), want, 'the parts and their cached bytes are unchanged');
 });
+
+test('ids held as lanes: the same bytes as hex ids, hex getters on demand, strings assigned later win', () => {
+  const r = testResource();
+  const scope = { name: 'sonde/ebpf', version: '0.1.0' };
+  const mk = (): SpanRecord => new SpanRecord({
+    name: 'GET /', kind: SpanKind.CLIENT, traceId: '', spanId: '', startTime: [1_732_000_000, 1], endTime: [1_732_000_000, 2],
+    attributes: { 'url.path': '/' }, resource: r, instrumentationScope: scope,
+  });
+  const lanes = [mk(), mk()];
+  lanes[0].setIdLanes(0x4bf92f35, 0x77b34da6, 0xa3ce929d | 0, 0x0e0e4736, 0x00f067aa, 0x0ba902b7, true, -0x80000000, -1);
+  lanes[1].setIdLanes(1, 2, 3, 4, 5, 6, false, 7, 8);
+  const hex = [mk(), mk()];
+  hex[0].traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  hex[0].spanId = '00f067aa0ba902b7';
+  hex[0].parentSpanId = '80000000ffffffff';
+  hex[1].traceId = '00000001000000020000000300000004';
+  hex[1].spanId = '0000000500000006';
+  const want = Buffer.from(new OtlpTraceEncoder().encode(hex));
+  const enc = new OtlpTraceEncoder();
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), want);
+  assert.deepEqual(Buffer.from(enc.encode(lanes.map((s) => s.clone()))), want, 'clone() keeps the lanes');
+  assert.deepEqual(decode(official(lanes)), decode(want), 'the SDK serializer reads the hex getters');
+  assert.equal(lanes[0].traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(lanes[0].parentSpanId, '80000000ffffffff');
+  assert.equal(lanes[1].parentSpanId, '');
+  assert.equal(lanes[1].parentSpanContext, undefined);
+  assert.deepEqual(lanes[0].spanContext(), hex[0].spanContext());
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), want, 'reading the getters changes nothing');
+  lanes[0].spanId = 'aaaaaaaaaaaaaaaa';
+  lanes[0].parentSpanId = '';
+  assert.equal(lanes[0].spanId, 'aaaaaaaaaaaaaaaa');
+  hex[0].spanId = 'aaaaaaaaaaaaaaaa';
+  hex[0].parentSpanId = '';
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), Buffer.from(new OtlpTraceEncoder().encode(hex)));
+});

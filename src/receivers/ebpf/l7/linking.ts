@@ -1,5 +1,5 @@
 import type { ConnInfo, ConnKeys, L7Event } from './conn.js';
-import { hashExchangeScratch, randomSpanId, randomTraceId, spanIdOfLanes, traceIdOfLanes } from './ids.js';
+import { hashExchangeScratch, hexOfLanes2, hexOfLanes4, laneOfHex, randomLane, spanLaneX, spanLaneY, traceLaneD } from './ids.js';
 import type { L7Record } from './types.js';
 
 /**
@@ -64,6 +64,16 @@ export interface LinkedSpan {
   readonly spanId: string;
   /** '' for a root span. */
   readonly parentSpanId: string;
+  /** The same ids as int32 lanes, 8 hex digits each (SpanRecord#setIdLanes): t0..t3, s0 s1, p0 p1 if hasParent. */
+  readonly t0: number;
+  readonly t1: number;
+  readonly t2: number;
+  readonly t3: number;
+  readonly s0: number;
+  readonly s1: number;
+  readonly hasParent: boolean;
+  readonly p0: number;
+  readonly p1: number;
   readonly traceState: string;
   readonly traceFlags: number;
   readonly reason: LinkReason;
@@ -90,16 +100,26 @@ class Entry implements LinkedSpan, L7Event {
   readonly inboundInFlight: number | undefined;
   readonly peerLocal: boolean | undefined;
   readonly isClient: boolean;
-  /** The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3. */
+  /**
+   * The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3.
+   * Without a key, k0..k3 hold the exchange's own random trace id once ownTrace() made one (ownSet).
+   */
   readonly hasKey: boolean;
-  readonly k0: number;
-  readonly k1: number;
-  readonly k2: number;
-  readonly k3: number;
-  readonly spanId: string;
-  #trace: string | null = null;
-  traceId = '';
-  parentSpanId = '';
+  k0: number;
+  k1: number;
+  k2: number;
+  k3: number;
+  #ownSet: boolean;
+  /** Ids as lanes (LinkedSpan): the span id from the start, the trace and parent ids once final. */
+  readonly s0: number;
+  readonly s1: number;
+  t0 = 0;
+  t1 = 0;
+  t2 = 0;
+  t3 = 0;
+  hasParent = false;
+  p0 = 0;
+  p1 = 0;
   traceState = '';
   traceFlags = 1;
   reason: LinkReason = 'root';
@@ -133,14 +153,38 @@ class Entry implements LinkedSpan, L7Event {
       this.k1 = h.b;
       this.k2 = h.c;
       this.k3 = h.d;
-      this.spanId = spanIdOfLanes(h.b, h.c, this.isClient);
+      this.#ownSet = true;
+      this.s0 = spanLaneX(h.b, this.isClient);
+      this.s1 = spanLaneY(h.b, h.c, this.isClient);
     } else {
       this.k0 = 0;
       this.k1 = 0;
       this.k2 = 0;
       this.k3 = 0;
-      this.spanId = randomSpanId();
+      this.#ownSet = false;
+      let x = 0;
+      let y = 0;
+      while ((x | y) === 0) {
+        x = randomLane();
+        y = randomLane();
+      }
+      this.s0 = x;
+      this.s1 = y;
     }
+  }
+
+  get spanId(): string {
+    return hexOfLanes2(this.s0, this.s1);
+  }
+
+  /** '' until final. */
+  get traceId(): string {
+    return this.final ? hexOfLanes4(this.t0, this.t1, this.t2, this.t3) : '';
+  }
+
+  /** '' for a root span (and until final). */
+  get parentSpanId(): string {
+    return this.hasParent ? hexOfLanes2(this.p0, this.p1) : '';
   }
 
   get ev(): L7Event {
@@ -155,16 +199,65 @@ class Entry implements LinkedSpan, L7Event {
     return this.record.endNs;
   }
 
-  /** This exchange's own trace id when it starts one: derived from the key, else random (stable). */
-  ownTrace(): string {
-    if (this.#trace === null) this.#trace = this.hasKey ? traceIdOfLanes(this.k0, this.k1, this.k2, this.k3) : randomTraceId();
-    return this.#trace;
+  /**
+   * Writes this exchange's own trace id (when it starts one) into `to`'s t lanes: derived from the key,
+   * else random (made once: stable).
+   */
+  ownTraceTo(to: TraceLanes): void {
+    if (!this.#ownSet) {
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      while ((a | b | c | d) === 0) {
+        a = randomLane();
+        b = randomLane();
+        c = randomLane();
+        d = randomLane();
+      }
+      this.k0 = a;
+      this.k1 = b;
+      this.k2 = c;
+      this.k3 = d;
+      this.#ownSet = true;
+    }
+    to.t0 = this.k0;
+    to.t1 = this.k1;
+    to.t2 = this.k2;
+    to.t3 = traceLaneD(this.k0, this.k1, this.k2, this.k3);
   }
 
-  /** The derived span id of the other end of this exchange (the far client for a server, and vice versa). */
-  farSpanId(): string {
-    return spanIdOfLanes(this.k1, this.k2, !this.isClient);
+  /** The derived span id lanes of the other end of this exchange (the far client for a server, and vice versa). */
+  farX(): number {
+    return spanLaneX(this.k1, !this.isClient);
   }
+  farY(): number {
+    return spanLaneY(this.k1, this.k2, !this.isClient);
+  }
+}
+
+/** Something that holds a trace id as four lanes. */
+interface TraceLanes {
+  t0: number;
+  t1: number;
+  t2: number;
+  t3: number;
+}
+
+/** Trace lanes of a traceparent (`vv-<32 hex>-…`) into `to`. */
+function traceparentTo(tp: string, to: TraceLanes): void {
+  to.t0 = laneOfHex(tp, 3);
+  to.t1 = laneOfHex(tp, 11);
+  to.t2 = laneOfHex(tp, 19);
+  to.t3 = laneOfHex(tp, 27);
+}
+
+/** A scratch trace id (a provisional trace handed to #finalizeWith). */
+class TraceScratch implements TraceLanes {
+  t0 = 0;
+  t1 = 0;
+  t2 = 0;
+  t3 = 0;
 }
 
 class List {
@@ -200,6 +293,8 @@ export class Linker {
   #retiredHead = 0;
   /** #finalize's work list (reused). */
   readonly #stack: Entry[] = [];
+  /** A provisional or own trace id on its way into an entry or a link. */
+  readonly #scratch = new TraceScratch();
   #now = 0;
   #flushes = 0;
   readonly #clientsByTuple = new Map<string, List>();
@@ -387,25 +482,37 @@ export class Linker {
       if (this.#o.threadAmbiguity === 'skip') e.parent = null;
     }
     // a parent that is itself still waiting lends its provisional trace
-    this.#finalize(e, e.parent !== null && !e.parent.final ? this.#provisionalTrace(e.parent, 0) : undefined);
+    if (e.parent !== null && !e.parent.final) {
+      this.#provisionalTrace(e.parent, 0, this.#scratch);
+      this.#finalize(e, true);
+    } else {
+      this.#finalize(e, false);
+    }
   }
 
-  #provisionalTrace(p: Entry, depth: number): string {
-    if (p.final) return p.traceId;
+  /** The trace p has for now into `to`. */
+  #provisionalTrace(p: Entry, depth: number, to: TraceLanes): void {
+    if (p.final) {
+      to.t0 = p.t0;
+      to.t1 = p.t1;
+      to.t2 = p.t2;
+      to.t3 = p.t3;
+      return;
+    }
     const tp = p.record.traceparent;
-    if (tp !== undefined) return tp.slice(3, 35);
-    if (p.parent !== null && depth < 32) return this.#provisionalTrace(p.parent, depth + 1);
-    return p.ownTrace();
+    if (tp !== undefined) traceparentTo(tp, to);
+    else if (p.parent !== null && depth < 32) this.#provisionalTrace(p.parent, depth + 1, to);
+    else p.ownTraceTo(to);
   }
 
   /**
    * Makes e final, then its dependents, iteratively. e's parent, if any, is final — or `firstTrace` is its
-   * provisional trace (the window ended before the parent's own parent arrived).
+   * provisional trace in this.#scratch when `provisional` (the window ended before the parent's own parent arrived).
    */
-  #finalize(first: Entry, firstTrace?: string): void {
+  #finalize(first: Entry, provisional = false): void {
     if (first.final) return;
     const p0 = first.parent;
-    this.#finalizeWith(first, firstTrace !== undefined ? firstTrace : p0 !== null ? p0.traceId : '', p0);
+    this.#finalizeWith(first, provisional ? this.#scratch : p0, p0);
     if (first.dependents === null) return;
     const stack = this.#stack;
     const base = stack.length; // #finalize does not recurse, but keep any outer frame's items
@@ -415,7 +522,7 @@ export class Linker {
       const e = stack.pop() as Entry;
       if (e.final) continue;
       const p = e.parent;
-      this.#finalizeWith(e, p !== null ? p.traceId : '', p);
+      this.#finalizeWith(e, p, p);
       if (e.dependents !== null) {
         pushAll(stack, e.dependents);
         e.dependents = null;
@@ -423,32 +530,45 @@ export class Linker {
     }
   }
 
-  #finalizeWith(e: Entry, parentTrace: string, p: Entry | null): void {
+  /** `parentTrace`: where the trace of e's parent p is (p itself once final). */
+  #finalizeWith(e: Entry, parentTrace: TraceLanes | null, p: Entry | null): void {
     const rec = e.record;
     const tp = rec.traceparent;
     if (tp !== undefined) {
-      e.traceId = tp.slice(3, 35);
-      e.parentSpanId = tp.slice(36, 52);
+      traceparentTo(tp, e);
+      e.hasParent = true;
+      e.p0 = laneOfHex(tp, 36);
+      e.p1 = laneOfHex(tp, 44);
       e.traceState = rec.tracestate ?? '';
       e.traceFlags = parseInt(tp.slice(53, 55), 16) || 0;
       e.reason = 'traceparent';
     } else if (p !== null) {
-      e.traceId = parentTrace;
-      e.parentSpanId = p.spanId;
+      const pt = parentTrace as TraceLanes;
+      e.t0 = pt.t0;
+      e.t1 = pt.t1;
+      e.t2 = pt.t2;
+      e.t3 = pt.t3;
+      e.hasParent = true;
+      e.p0 = p.s0;
+      e.p1 = p.s1;
       e.traceState = p.traceState;
       e.traceFlags = p.traceFlags;
       e.reason = e.isClient ? 'thread' : 'peer';
     } else {
-      e.traceId = e.ownTrace();
+      e.ownTraceTo(e);
       if (!e.isClient && e.hasKey && e.keys.peerPrivate) {
-        e.parentSpanId = e.farSpanId();
+        e.hasParent = true;
+        e.p0 = e.farX();
+        e.p1 = e.farY();
         e.reason = 'derived';
       } else {
         e.reason = 'root';
       }
     }
     if (e.isClient && e.hasKey && e.peerLocal !== true && (e.reason === 'thread' || e.reason === 'traceparent')) {
-      e.link = { traceId: e.ownTrace(), spanId: e.farSpanId() };
+      const own = this.#scratch;
+      e.ownTraceTo(own);
+      e.link = { traceId: hexOfLanes4(own.t0, own.t1, own.t2, own.t3), spanId: hexOfLanes2(e.farX(), e.farY()) };
     }
     if (e.waiting) {
       e.waiting = false;

@@ -193,9 +193,7 @@ export class SpanFactory {
     const span = new SpanRecord();
     span.name = name;
     span.kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
-    span.traceId = ls.traceId;
-    span.spanId = ls.spanId;
-    span.parentSpanId = ls.parentSpanId;
+    span.setIdLanes(ls.t0, ls.t1, ls.t2, ls.t3, ls.s0, ls.s1, ls.hasParent, ls.p0, ls.p1);
     span.traceFlags = ls.traceFlags;
     span.traceState = ls.traceState;
     const clock = this.#clock;
