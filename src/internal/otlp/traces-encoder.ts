@@ -397,6 +397,8 @@ export class OtlpTraceEncoder {
   readonly #scopes = new WeakMap<InstrumentationScope, Buffer>();
   /** Spans grouped by resource, then scope key; reused between calls. */
   readonly #groups = new Map<Resource, Map<string, ReadableSpan[]>>();
+  /** Emptied span lists of earlier calls, reused (a list grown anew per call allocated ≈ 3 pointers per span). */
+  readonly #lists: ReadableSpan[][] = [];
   /** Grouping key of the last scope seen (spans of one receiver share one scope object). */
   #lastScope: InstrumentationScope | null = null;
   #lastScopeKey = '';
@@ -438,7 +440,11 @@ export class OtlpTraceEncoder {
       const key = this.#lastScopeKey;
       const list = byScope.get(key);
       if (list) list.push(s);
-      else byScope.set(key, [s]);
+      else {
+        const l = this.#lists.pop() ?? [];
+        l.push(s);
+        byScope.set(key, l);
+      }
     }
     const w = this.#w;
     w.reset();
@@ -455,6 +461,13 @@ export class OtlpTraceEncoder {
       }
       if (resource.schemaUrl) w.string(3, resource.schemaUrl);
       w.endLen(rs);
+    }
+    for (const byScope of groups.values()) {
+      for (const list of byScope.values()) {
+        // emptied by pop: the array keeps its backing store for the next call (length = 0 would drop it)
+        while (list.length > 0) list.pop();
+        if (this.#lists.length < 16) this.#lists.push(list);
+      }
     }
     groups.clear();
     return w.finish();

@@ -260,9 +260,37 @@ class TraceScratch implements TraceLanes {
   t3 = 0;
 }
 
+/**
+ * An index list: entries in arrival order, oldest dropped from the front. A ring that grows by doubling and
+ * keeps its capacity (arrays trimmed at the head and compacted with slice() allocated per exchange).
+ */
 class List {
-  items: Entry[] = [];
-  head = 0;
+  #buf: Array<Entry | undefined> = new Array<Entry | undefined>(4).fill(undefined);
+  #start = 0;
+  size = 0;
+
+  push(e: Entry): void {
+    if (this.size === this.#buf.length) {
+      const n = this.#buf.length;
+      const b = new Array<Entry | undefined>(2 * n).fill(undefined);
+      for (let k = 0; k < n; k++) b[k] = this.#buf[(this.#start + k) & (n - 1)];
+      this.#buf = b;
+      this.#start = 0;
+    }
+    this.#buf[(this.#start + this.size) & (this.#buf.length - 1)] = e;
+    this.size++;
+  }
+
+  /** The i-th entry from the oldest (i < size). */
+  at(i: number): Entry {
+    return this.#buf[(this.#start + i) & (this.#buf.length - 1)] as Entry;
+  }
+
+  shift(): void {
+    this.#buf[this.#start] = undefined;
+    this.#start = (this.#start + 1) & (this.#buf.length - 1);
+    this.size--;
+  }
 }
 
 export interface LinkStats {
@@ -279,18 +307,66 @@ export interface LinkStats {
   forced: number;
 }
 
+/**
+ * A FIFO of entries with a time each, in a ring that grows by doubling and is never reallocated in steady
+ * state (arrays compacted with slice() allocated their copies, and kept consumed entries alive until then).
+ */
+class EntryRing {
+  #items: Array<Entry | undefined> = new Array<Entry | undefined>(64).fill(undefined);
+  #times = new Float64Array(64);
+  #head = 0;
+  size = 0;
+
+  push(e: Entry, t: number): void {
+    if (this.size === this.#items.length) this.#grow();
+    const i = (this.#head + this.size) & (this.#items.length - 1);
+    this.#items[i] = e;
+    this.#times[i] = t;
+    this.size++;
+  }
+
+  /** The oldest entry (size > 0). */
+  first(): Entry {
+    return this.#items[this.#head] as Entry;
+  }
+
+  firstTime(): number {
+    return this.#times[this.#head];
+  }
+
+  shift(): Entry {
+    const h = this.#head;
+    const e = this.#items[h] as Entry;
+    this.#items[h] = undefined;
+    this.#head = (h + 1) & (this.#items.length - 1);
+    this.size--;
+    return e;
+  }
+
+  #grow(): void {
+    const n = this.#items.length;
+    const items = new Array<Entry | undefined>(2 * n).fill(undefined);
+    const times = new Float64Array(2 * n);
+    for (let k = 0; k < n; k++) {
+      const i = (this.#head + k) & (n - 1);
+      items[k] = this.#items[i];
+      times[k] = this.#times[i];
+    }
+    this.#items = items;
+    this.#times = times;
+    this.#head = 0;
+  }
+}
+
 export class Linker {
   readonly #o: LinkOptions;
-  /** Entries waiting for a parent, in arrival order (≈ due order). */
-  #queue: Entry[] = [];
-  #head = 0;
+  /** Entries waiting for a parent, in arrival order (≈ due order); final ones are skipped when reached. */
+  readonly #queue = new EntryRing();
   #waitingCount = 0;
   /** Final entries not yet handed out. */
-  #ready: Entry[] = [];
-  /** Final entries still indexed as potential parents, in finalisation order, and when each became final. */
-  #retired: Entry[] = [];
-  #retiredAt: number[] = [];
-  #retiredHead = 0;
+  readonly #ready: Entry[] = [];
+  /** Final entries still indexed as potential parents, in finalisation order, with when each became final. */
+  readonly #retired = new EntryRing();
   /** #finalize's work list (reused). */
   readonly #stack: Entry[] = [];
   /** A provisional or own trace id on its way into an entry or a link. */
@@ -344,43 +420,33 @@ export class Linker {
   flush(nowNs: number, out: LinkedSpan[], force = false): void {
     if (nowNs > this.#now) this.#now = nowNs;
     const q = this.#queue;
-    while (this.#head < q.length) {
-      const e = q[this.#head];
+    while (q.size > 0) {
+      const e = q.first();
       if (e.final) {
-        this.#head++;
+        q.shift();
         continue;
       }
       const over = this.#waitingCount > this.#o.maxBuffered;
       const due = e.record.endNs + this.#o.windowNs;
       if (!force && !over && due > nowNs) break;
-      this.#head++;
+      q.shift();
       if (over && due > nowNs) this.stats.forced++;
       else this.stats.timedOut++;
       this.#decideAtDeadline(e);
     }
-    if (this.#head > 1024 && this.#head * 2 > q.length) {
-      this.#queue = q.slice(this.#head);
-      this.#head = 0;
-    }
     const ready = this.#ready;
     for (let i = 0; i < ready.length; i++) out.push(ready[i]);
-    this.#ready = [];
+    while (ready.length > 0) ready.pop(); // keeps the backing store (a new array regrew it every flush)
     // final exchanges stay findable as parents for retainNs, then leave the indexes
     const rq = this.#retired;
-    const at = this.#retiredAt;
     const retainNs = this.#o.retainNs;
-    while (this.#retiredHead < rq.length && (force || at[this.#retiredHead] + retainNs <= nowNs)) {
-      const e = rq[this.#retiredHead++];
+    while (rq.size > 0 && (force || rq.firstTime() + retainNs <= nowNs)) {
+      const e = rq.shift();
       e.gone = true;
       if (e.isClient) {
         if (e.peerLocal !== false) trim(this.#clientsByTuple, e.keys.tuple);
       }
       else trim(this.#serversByPid, e.conn.pid);
-    }
-    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
-      this.#retired = rq.slice(this.#retiredHead);
-      this.#retiredAt = at.slice(this.#retiredHead);
-      this.#retiredHead = 0;
     }
     if ((++this.#flushes & 63) === 0 || force) this.#sweep();
   }
@@ -390,7 +456,7 @@ export class Linker {
     for (const m of [this.#clientsByTuple, this.#serversByPid, this.#waitingServersByTuple, this.#waitingClientsByPid] as Map<unknown, List>[]) {
       for (const [k, l] of m) {
         let live = false;
-        for (let i = l.head; i < l.items.length && !live; i++) live = !l.items[i].gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.items[i].waiting);
+        for (let i = 0; i < l.size && !live; i++) live = !l.at(i).gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.at(i).waiting);
         if (!live) m.delete(k);
       }
     }
@@ -425,7 +491,7 @@ export class Linker {
     e.waiting = true;
     this.#waitingCount++;
     add(index, k, e);
-    this.#queue.push(e);
+    this.#queue.push(e, 0);
   }
 
   /** A thread-parent candidate for a waiting (or new) client. */
@@ -439,8 +505,8 @@ export class Linker {
   #adoptWaitingClients(s: Entry): void {
     const l = this.#waitingClientsByPid.get(s.conn.pid);
     if (l === undefined) return;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const c = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const c = l.at(i);
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
       if ((c.inboundInFlight ?? -1) === 1) this.#attach(c, s);
@@ -452,8 +518,8 @@ export class Linker {
   #adoptWaitingServers(c: Entry): void {
     const l = this.#waitingServersByTuple.get(c.keys.tuple);
     if (l === undefined) return;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const s = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const s = l.at(i);
       if (s.final || !s.waiting || !this.#peerMatch(s, c)) continue;
       this.#attach(s, c);
     }
@@ -578,8 +644,7 @@ export class Linker {
     e.candidates = null;
     this.stats[e.reason]++;
     this.#ready.push(e);
-    this.#retired.push(e);
-    this.#retiredAt.push(this.#now);
+    this.#retired.push(e, this.#now);
   }
 
   /** p (server, same process) contains the call c, and the thread matches when it has to. */
@@ -595,8 +660,8 @@ export class Linker {
   #threadCandidates(c: Entry, l: List | undefined): Entry[] {
     if (l === undefined) return NONE;
     let out = NONE;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const s = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const s = l.at(i);
       // lists are in arrival order, close to end order: past requests that ended before the call started, stop
       if (s.end + this.#o.slackNs < c.start) break;
       if (!s.gone && this.#threadMatch(c, s)) {
@@ -617,8 +682,8 @@ export class Linker {
   #peerClient(s: Entry, l: List | undefined): Entry | null {
     if (l === undefined) return null;
     let best: Entry | null = null;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const c = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const c = l.at(i);
       if (c.end + this.#o.slackNs < s.start) break; // older exchanges on this connection ended before s began
       if (!c.gone && this.#peerMatch(s, c) && (best === null || c.start > best.start)) best = c;
     }
@@ -636,35 +701,19 @@ function add<K>(m: Map<K, List>, k: K, e: Entry): void {
     l = new List();
     m.set(k, l);
   }
-  l.items.push(e);
+  l.push(e);
 }
 
-function compact<K>(m: Map<K, List>, k: K, l: List): void {
-  if (l.head === l.items.length) {
-    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones.
-    // Small lists are emptied by pop (keeping their backing store: `length = 0` would drop it, and the
-    // next push would allocate one again), large ones by length.
-    if (l.items.length > 64) l.items.length = 0;
-    else while (l.items.length > 0) l.items.pop();
-    l.head = 0;
-  } else if (l.head > 64 && l.head * 2 > l.items.length) {
-    l.items = l.items.slice(l.head);
-    l.head = 0;
-  }
-}
-
-/** Drops retired entries from the head of an index list. */
+/** Drops retired entries from the head of an index list (an empty one is kept for the key's next entry: Linker.#sweep drops idle ones). */
 function trim<K>(m: Map<K, List>, k: K): void {
   const l = m.get(k);
   if (l === undefined) return;
-  while (l.head < l.items.length && l.items[l.head].gone) l.head++;
-  compact(m, k, l);
+  while (l.size > 0 && l.at(0).gone) l.shift();
 }
 
 /** Drops entries that stopped waiting from the head of a waiting list. */
 function trimFinal<K>(m: Map<K, List>, k: K): void {
   const l = m.get(k);
   if (l === undefined) return;
-  while (l.head < l.items.length && !l.items[l.head].waiting) l.head++;
-  compact(m, k, l);
+  while (l.size > 0 && !l.at(0).waiting) l.shift();
 }
