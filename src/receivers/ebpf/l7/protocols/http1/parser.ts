@@ -969,6 +969,8 @@ function codeString(code: number): string {
  */
 class PartMemo {
   part: AttributePart | null = null;
+  /** Misses in a row (see attributePart). */
+  misses = 0;
   method = '';
   path = '';
   query: string | undefined = undefined;
@@ -982,13 +984,26 @@ class PartMemo {
   methodOriginal: string | undefined = undefined;
 }
 
-/** The exchange's attributes as a shared part: the memo's when the values repeat, else a new one (kept). */
-function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): AttributePart {
+/**
+ * The exchange's attributes as a shared part: the memo's when the values repeat, else a new one (kept). null
+ * while backing off: after MISS_LIMIT misses in a row (values that keep changing, e.g. paths with ids) the
+ * next MISS_BACKOFF records get a plain object of their own, as a part would cost more than it saves.
+ */
+function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): AttributePart | null {
+  if (m.misses >= MISS_LIMIT) {
+    if (++m.misses < MISS_LIMIT + MISS_BACKOFF) return null;
+    m.misses = 0;
+    m.part = null;
+  }
   const query = opts.keepQueryString ? x.query : undefined;
   const respBody = x.status > 0 ? x.respBodyBytes : 0;
-  if (m.part !== null && m.method === x.method && m.path === x.path && m.query === query && m.status === x.status && m.host === x.host && m.port === x.port &&
-    m.version === x.version && m.reqBody === x.reqBodyBytes && m.respBody === respBody && m.userAgent === x.userAgent && m.methodOriginal === x.methodOriginal) {
-    return m.part;
+  if (m.part !== null) {
+    if (m.method === x.method && m.path === x.path && m.query === query && m.status === x.status && m.host === x.host && m.port === x.port &&
+      m.version === x.version && m.reqBody === x.reqBodyBytes && m.respBody === respBody && m.userAgent === x.userAgent && m.methodOriginal === x.methodOriginal) {
+      m.misses = 0;
+      return m.part;
+    }
+    if (++m.misses >= MISS_LIMIT) return null;
   }
   m.part = new AttributePart(attributesOf(x, opts));
   m.method = x.method;
@@ -1048,8 +1063,8 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
     startNs: x.startNs,
     endNs,
     name: x.method === '_OTHER' ? 'HTTP' : x.method,
-    attributes: part.values as Record<string, string | number | boolean>,
-    attributePart: part,
+    attributes: part !== null ? (part.values as Record<string, string | number | boolean>) : attributesOf(x, opts),
+    attributePart: part ?? undefined,
     status: !answered ? 'unknown' : failed ? 'error' : 'ok',
     errorType: failed ? codeString(code) : undefined,
     statusLabel: answered ? codeString(code) : 'unknown',
