@@ -181,15 +181,17 @@ export class Http1Session implements ParserSession {
   /** Exchanges already turned into records, for reuse (no allocation per request). */
   readonly #free: Exchange[] = [];
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
-  /** The last exchange's attribute part (see PartMemo). */
-  readonly #parts = new PartMemo();
+  /** What the last exchange's attributes were made from (see PartMemo); made at the second exchange. */
+  #parts: PartMemo | null = null;
+  #records = 0;
 
   constructor(opts: ParserOptions) {
     this.#opts = opts;
   }
 
   #record(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
-    return toRecord(x, endNs, incomplete, opts, this.#parts);
+    const memo = this.#records++ === 0 ? null : (this.#parts ??= new PartMemo());
+    return toRecord(x, endNs, incomplete, opts, memo);
   }
 
   /** Scratch exchange for a response that answers no request (created on first use). */
@@ -963,11 +965,17 @@ function codeString(code: number): string {
 }
 
 /**
- * The last attribute part a session made and what it was made from: the next exchange with the same values
- * (keep-alive clients repeat their requests) gets the same frozen part, so spans share it and the OTLP
- * encoder copies its cached bytes. Compared by value (the strings are mostly the same interned objects).
+ * The last attributes a session made and what they were made from: when the next exchange has the same
+ * values (keep-alive clients repeat their requests) its attributes become a shared frozen part, given to
+ * every exchange while the values repeat, so spans share it and the OTLP encoder copies its cached bytes.
+ * An exchange whose values differ from the last one's gets a plain object (a part is made only for values
+ * seen twice: a short connection's single exchange costs nothing more). Compared by value (the strings are
+ * mostly the same interned objects).
  */
 class PartMemo {
+  /** The values below are set (from the last exchange). */
+  seen = false;
+  /** The shared part for them, once they repeated. */
   part: AttributePart | null = null;
   /** Misses in a row (see attributePart). */
   misses = 0;
@@ -985,27 +993,28 @@ class PartMemo {
 }
 
 /**
- * The exchange's attributes as a shared part: the memo's when the values repeat, else a new one (kept). null
- * while backing off: after MISS_LIMIT misses in a row (values that keep changing, e.g. paths with ids) the
- * next MISS_BACKOFF records get a plain object of their own, as a part would cost more than it saves.
+ * The exchange's attributes as a shared part when its values repeat the last exchange's, else null (the
+ * record gets a plain object). While the values keep changing (paths with ids), after MISS_LIMIT misses in
+ * a row the next MISS_BACKOFF exchanges are not compared at all.
  */
 function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): AttributePart | null {
   if (m.misses >= MISS_LIMIT) {
     if (++m.misses < MISS_LIMIT + MISS_BACKOFF) return null;
     m.misses = 0;
-    m.part = null;
+    m.seen = false;
   }
   const query = opts.keepQueryString ? x.query : undefined;
   const respBody = x.status > 0 ? x.respBodyBytes : 0;
-  if (m.part !== null) {
+  if (m.seen) {
     if (m.method === x.method && m.path === x.path && m.query === query && m.status === x.status && m.host === x.host && m.port === x.port &&
       m.version === x.version && m.reqBody === x.reqBodyBytes && m.respBody === respBody && m.userAgent === x.userAgent && m.methodOriginal === x.methodOriginal) {
       m.misses = 0;
-      return m.part;
+      return (m.part ??= new AttributePart(attributesOf(x, opts)));
     }
     if (++m.misses >= MISS_LIMIT) return null;
   }
-  m.part = new AttributePart(attributesOf(x, opts));
+  m.seen = true;
+  m.part = null;
   m.method = x.method;
   m.path = x.path;
   m.query = query;
@@ -1017,7 +1026,7 @@ function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): Attribute
   m.respBody = respBody;
   m.userAgent = x.userAgent;
   m.methodOriginal = x.methodOriginal;
-  return m.part;
+  return null;
 }
 
 function attributesOf(x: Exchange, opts: ParserOptions): Record<string, string | number | boolean> {
@@ -1053,8 +1062,8 @@ function attributesOf(x: Exchange, opts: ParserOptions): Record<string, string |
   return attributes;
 }
 
-function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions, memo: PartMemo): L7Record {
-  const part = attributePart(x, opts, memo);
+function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions, memo: PartMemo | null): L7Record {
+  const part = memo !== null ? attributePart(x, opts, memo) : null;
   const code = x.status;
   const answered = code > 0 && !incomplete;
   const failed = answered && code >= 400;
