@@ -18,6 +18,28 @@ function hrDiff(a: HrTime, b: HrTime): HrTime {
   return [s, ns];
 }
 
+/** SpanRecord.idLanes bits. */
+export const ID_TRACE = 1;
+export const ID_SPAN = 2;
+export const ID_PARENT = 4;
+
+const HEX = new Uint8Array(16);
+for (let i = 0; i < 16; i++) HEX[i] = '0123456789abcdef'.charCodeAt(i);
+const HEX_SCRATCH = new Uint8Array(32);
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+/** Lowercase hex of `n` (2 or 4) int32 lanes, 8 digits each. */
+function hexLanes(n: number, a: number, b: number, c: number, d: number): string {
+  for (let k = 0; k < n; k++) {
+    let v = k === 0 ? a : k === 1 ? b : k === 2 ? c : d;
+    for (let i = 7; i >= 0; i--) {
+      HEX_SCRATCH[8 * k + i] = HEX[v & 15];
+      v >>>= 4;
+    }
+  }
+  return latin1Slice.call(HEX_SCRATCH, 0, 8 * n);
+}
+
 const STATUS_UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 const STATUS_ERROR: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
 /** Shared, frozen: a span without links/events allocates nothing for them. */
@@ -43,6 +65,23 @@ function traceStateOf(s: string): TraceState | undefined {
   return lastTraceStateObj;
 }
 
+/**
+ * An immutable set of span attributes shared by many spans: a producer interns one per distinct combination
+ * (e.g. per parsed request shape, per connection) and gives spans a few of them (SpanRecord#setAttributeParts)
+ * instead of a fresh object each. `values` is frozen. `encoded` belongs to the OTLP encoder: the part's
+ * KeyValues encoded as Span.attributes entries, kept once the part has been encoded more than once.
+ */
+export class AttributePart {
+  readonly values: Readonly<Attributes>;
+  encoded: Uint8Array | null = null;
+  /** Times the encoder wrote the part without its cache (it caches from the second). */
+  encodes = 0;
+
+  constructor(values: Attributes) {
+    this.values = Object.freeze(values);
+  }
+}
+
 export interface SpanRecordInit {
   name: string;
   kind: SpanKind;
@@ -63,7 +102,8 @@ export interface SpanRecordInit {
 
 /**
  * A finished span as Sonde's receivers build it: a `ReadableSpan` (so the official exporters take it as is)
- * whose resource and attributes processors may replace. Ids are lowercase hex strings.
+ * whose resource and attributes processors may replace. Ids read as lowercase hex strings (a producer may hold
+ * them as int32 lanes, setIdLanes: the strings are then made only if something reads them).
  *
  * Cheap to make and to keep (receivers make one per request, a batch processor holds them): methods live on
  * the prototype, the common statuses and empty links/events are shared frozen objects, and the times are
@@ -74,9 +114,25 @@ export interface SpanRecordInit {
 export class SpanRecord implements ReadableSpan {
   name = '';
   kind: SpanKind = SpanKind.INTERNAL;
-  traceId = '';
-  spanId = '';
-  parentSpanId = '';
+  /** The ids as hex strings; null: not made yet from the lanes below. */
+  #traceId: string | null = '';
+  #spanId: string | null = '';
+  #parentSpanId: string | null = '';
+  /**
+   * Which ids are held as 32-bit lanes (ID_TRACE | ID_SPAN | ID_PARENT, set by setIdLanes): trace id =
+   * t0..t3, span id = s0 s1, parent span id = p0 p1, each lane 8 hex digits of the id in order. A producer
+   * that has ids as numbers sets them so: no hex string is made unless something reads one, and the OTLP
+   * encoder writes the bytes from the lanes.
+   */
+  idLanes = 0;
+  t0 = 0;
+  t1 = 0;
+  t2 = 0;
+  t3 = 0;
+  s0 = 0;
+  s1 = 0;
+  p0 = 0;
+  p1 = 0;
   traceFlags: number = TraceFlags.SAMPLED;
   traceState = '';
   /** Wall-clock start and end: seconds since the epoch and nanoseconds within the second. */
@@ -85,7 +141,15 @@ export class SpanRecord implements ReadableSpan {
   endSeconds = 0;
   endNanos = 0;
   status: SpanStatus = STATUS_UNSET;
-  attributes: Attributes = NO_ATTRIBUTES;
+  /**
+   * The attributes as one plain object (`attributes`), or null while the span holds them as shared parts
+   * (`part0` then `part1`, see setAttributeParts): the object is then made on first access and is the truth
+   * from there on (a processor may change it).
+   */
+  #attributes: Attributes | null = NO_ATTRIBUTES;
+  /** Shared attribute parts (null: none); meaningful only while `#attributes` is null. Keys do not overlap. */
+  part0: AttributePart | null = null;
+  part1: AttributePart | null = null;
   links: Link[] = NO_LINKS;
   events: TimedEvent[] = NO_EVENTS;
   resource!: Resource;
@@ -108,6 +172,89 @@ export class SpanRecord implements ReadableSpan {
     if (init.events !== undefined) this.events = init.events;
     this.resource = init.resource;
     this.instrumentationScope = init.instrumentationScope;
+  }
+
+  /** The span's attributes (ReadableSpan): a plain object, made from the parts on first access. */
+  get attributes(): Attributes {
+    return this.#attributes ?? this.#materialize();
+  }
+  set attributes(a: Attributes) {
+    this.#attributes = a;
+    this.part0 = null;
+    this.part1 = null;
+  }
+
+  /** The attributes as a plain object if one exists (null: only as parts; the encoder reads these). */
+  get attributesIfPlain(): Attributes | null {
+    return this.#attributes;
+  }
+
+  /**
+   * Gives the span its attributes as shared immutable parts, `a`'s keys then `b`'s (no key in both): no
+   * object per span until something reads `attributes`.
+   */
+  setAttributeParts(a: AttributePart, b: AttributePart | null): void {
+    this.#attributes = null;
+    this.part0 = a;
+    this.part1 = b;
+  }
+
+  #materialize(): Attributes {
+    const o: Attributes = {};
+    const a = this.part0;
+    const b = this.part1;
+    if (a !== null) for (const k in a.values) o[k] = a.values[k];
+    if (b !== null) for (const k in b.values) o[k] = b.values[k];
+    this.#attributes = o;
+    this.part0 = null;
+    this.part1 = null;
+    return o;
+  }
+
+  get traceId(): string {
+    return (this.#traceId ??= hexLanes(4, this.t0, this.t1, this.t2, this.t3));
+  }
+  set traceId(v: string) {
+    this.#traceId = v;
+    this.idLanes &= ~ID_TRACE;
+  }
+
+  get spanId(): string {
+    return (this.#spanId ??= hexLanes(2, this.s0, this.s1, 0, 0));
+  }
+  set spanId(v: string) {
+    this.#spanId = v;
+    this.idLanes &= ~ID_SPAN;
+  }
+
+  /** '' for a root span. */
+  get parentSpanId(): string {
+    return (this.#parentSpanId ??= hexLanes(2, this.p0, this.p1, 0, 0));
+  }
+  set parentSpanId(v: string) {
+    this.#parentSpanId = v;
+    this.idLanes &= ~ID_PARENT;
+  }
+
+  /** Sets the ids as lanes (see idLanes); `hasParent` false: a root span. */
+  setIdLanes(t0: number, t1: number, t2: number, t3: number, s0: number, s1: number, hasParent: boolean, p0: number, p1: number): void {
+    this.t0 = t0;
+    this.t1 = t1;
+    this.t2 = t2;
+    this.t3 = t3;
+    this.s0 = s0;
+    this.s1 = s1;
+    this.#traceId = null;
+    this.#spanId = null;
+    if (hasParent) {
+      this.p0 = p0;
+      this.p1 = p1;
+      this.#parentSpanId = null;
+      this.idLanes = ID_TRACE | ID_SPAN | ID_PARENT;
+    } else {
+      this.#parentSpanId = '';
+      this.idLanes = ID_TRACE | ID_SPAN;
+    }
   }
 
   spanContext(): SpanContext {
@@ -157,9 +304,18 @@ export class SpanRecord implements ReadableSpan {
     const c = new SpanRecord();
     c.name = this.name;
     c.kind = this.kind;
-    c.traceId = this.traceId;
-    c.spanId = this.spanId;
-    c.parentSpanId = this.parentSpanId;
+    c.#traceId = this.#traceId;
+    c.#spanId = this.#spanId;
+    c.#parentSpanId = this.#parentSpanId;
+    c.idLanes = this.idLanes;
+    c.t0 = this.t0;
+    c.t1 = this.t1;
+    c.t2 = this.t2;
+    c.t3 = this.t3;
+    c.s0 = this.s0;
+    c.s1 = this.s1;
+    c.p0 = this.p0;
+    c.p1 = this.p1;
     c.traceFlags = this.traceFlags;
     c.traceState = this.traceState;
     c.startSeconds = this.startSeconds;
@@ -167,7 +323,8 @@ export class SpanRecord implements ReadableSpan {
     c.endSeconds = this.endSeconds;
     c.endNanos = this.endNanos;
     c.status = this.status;
-    c.attributes = { ...this.attributes };
+    if (this.#attributes !== null) c.attributes = { ...this.#attributes };
+    else c.setAttributeParts(this.part0 as AttributePart, this.part1); // immutable: shared, not copied
     c.links = this.links.length > 0 ? [...this.links] : NO_LINKS;
     c.events = this.events.length > 0 ? [...this.events] : NO_EVENTS;
     c.resource = this.resource;

@@ -6,12 +6,12 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { TraceFlags } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import protobuf from 'protobufjs';
 import { OtlpTraceEncoder } from '../../../src/internal/otlp/traces-encoder.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { SpanKind, SpanRecord, SpanStatusCode } from '../../../src/pdata/traces.js';
+import { AttributePart, SpanKind, SpanRecord, SpanStatusCode } from '../../../src/pdata/traces.js';
 import { makeSpans, testResource } from '../../helpers/data.js';
 
 const require = createRequire(import.meta.url);
@@ -123,4 +123,79 @@ test('fast paths (SpanRecord fields, short ASCII values, small integers, cached 
   // the W3C tracestate of a SpanRecord reaches the export
   const d = decode(enc.encode([spans[0]])) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ traceState: string }> }> }> };
   assert.equal(d.resourceSpans[0].scopeSpans[0].spans[0].traceState, 'congo=t61,rojo=00f067aa0ba902b7');
+});
+
+test('a SpanRecord with shared attribute parts encodes byte for byte like the same span with one plain object; the SDK serializers agree', () => {
+  const r = testResource();
+  const scope = { name: 'sonde/ebpf', version: '0.1.0' };
+  const p0 = new AttributePart({ 'http.request.method': 'GET', 'url.path': '/a/ünï', 'http.response.status_code': 200, long: 'L'.repeat(300), ratio: 0.5, ok: true, tags: ['x', 'y'] });
+  const p1 = new AttributePart({ 'network.peer.address': '10.0.0.1', 'network.peer.port': 45000, 'client.address': '10.0.0.1', big: 2 ** 40, neg: -3 });
+  const p2 = new AttributePart({ 'network.peer.address': '10.0.0.2', 'network.peer.port': 45001, 'error.type': '500' });
+  const mk = (i: number, a: AttributePart, b: AttributePart | null, plain: boolean): SpanRecord => {
+    const s = new SpanRecord({
+      name: `GET /a/${i}`, kind: SpanKind.SERVER, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: `b7ad6b716920333${i}`,
+      startTime: [1_732_000_000, i], endTime: [1_732_000_001, i], attributes: {}, resource: r, instrumentationScope: scope,
+    });
+    if (plain) s.attributes = { ...a.values, ...b?.values };
+    else s.setAttributeParts(a, b);
+    return s;
+  };
+  const shape: Array<[AttributePart, AttributePart | null]> = [[p0, p1], [p0, p2], [p0, p1], [p1, null], [p0, p1]];
+  const withParts = (): SpanRecord[] => shape.map(([a, b], i) => mk(i, a, b, false));
+  const plain = shape.map(([a, b], i) => mk(i, a, b, true));
+  const enc = new OtlpTraceEncoder();
+  const want = Buffer.from(new OtlpTraceEncoder().encode(plain));
+  const spans = withParts();
+  // first encoding (p0 written three times: from the second one its bytes are kept), then from the cache
+  assert.deepEqual(Buffer.from(enc.encode(spans)), want);
+  assert.ok(p0.encoded !== null && p1.encoded !== null);
+  assert.equal(p2.encoded, null, 'a part encoded once keeps no bytes');
+  assert.deepEqual(Buffer.from(enc.encode(spans)), want);
+  assert.deepEqual(Buffer.from(enc.encode(withParts().slice(1, 2))), Buffer.from(new OtlpTraceEncoder().encode(plain.slice(1, 2))));
+  assert.ok(spans.every((s) => s.attributesIfPlain === null), 'encoding makes no attributes object');
+  // the official serializers read `attributes` (made from the parts): same message, same JSON
+  assert.deepEqual(decode(official(withParts())), decode(want));
+  assert.equal(Buffer.from(JsonTraceSerializer.serializeRequest(withParts()) as Uint8Array).toString(), Buffer.from(JsonTraceSerializer.serializeRequest(plain) as Uint8Array).toString());
+  // a span whose object was made (and changed) exports the object
+  const changed = withParts()[0];
+  changed.attributes['http.response.status_code'] = 404;
+  const d = decode(enc.encode([changed])) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ key: string; value: { intValue: string } }> }> }> }> };
+  assert.equal(d.resourceSpans[0].scopeSpans[0].spans[0].attributes.find((a) => a.key === 'http.response.status_code')?.value.intValue, '404');
+  assert.equal(p0.values['http.response.status_code'], 200);
+  assert.deepEqual(Buffer.from(enc.encode(withParts())), want, 'the parts and their cached bytes are unchanged');
+});
+
+test('ids held as lanes: the same bytes as hex ids, hex getters on demand, strings assigned later win', () => {
+  const r = testResource();
+  const scope = { name: 'sonde/ebpf', version: '0.1.0' };
+  const mk = (): SpanRecord => new SpanRecord({
+    name: 'GET /', kind: SpanKind.CLIENT, traceId: '', spanId: '', startTime: [1_732_000_000, 1], endTime: [1_732_000_000, 2],
+    attributes: { 'url.path': '/' }, resource: r, instrumentationScope: scope,
+  });
+  const lanes = [mk(), mk()];
+  lanes[0].setIdLanes(0x4bf92f35, 0x77b34da6, 0xa3ce929d | 0, 0x0e0e4736, 0x00f067aa, 0x0ba902b7, true, -0x80000000, -1);
+  lanes[1].setIdLanes(1, 2, 3, 4, 5, 6, false, 7, 8);
+  const hex = [mk(), mk()];
+  hex[0].traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  hex[0].spanId = '00f067aa0ba902b7';
+  hex[0].parentSpanId = '80000000ffffffff';
+  hex[1].traceId = '00000001000000020000000300000004';
+  hex[1].spanId = '0000000500000006';
+  const want = Buffer.from(new OtlpTraceEncoder().encode(hex));
+  const enc = new OtlpTraceEncoder();
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), want);
+  assert.deepEqual(Buffer.from(enc.encode(lanes.map((s) => s.clone()))), want, 'clone() keeps the lanes');
+  assert.deepEqual(decode(official(lanes)), decode(want), 'the SDK serializer reads the hex getters');
+  assert.equal(lanes[0].traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(lanes[0].parentSpanId, '80000000ffffffff');
+  assert.equal(lanes[1].parentSpanId, '');
+  assert.equal(lanes[1].parentSpanContext, undefined);
+  assert.deepEqual(lanes[0].spanContext(), hex[0].spanContext());
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), want, 'reading the getters changes nothing');
+  lanes[0].spanId = 'aaaaaaaaaaaaaaaa';
+  lanes[0].parentSpanId = '';
+  assert.equal(lanes[0].spanId, 'aaaaaaaaaaaaaaaa');
+  hex[0].spanId = 'aaaaaaaaaaaaaaaa';
+  hex[0].parentSpanId = '';
+  assert.deepEqual(Buffer.from(enc.encode(lanes)), Buffer.from(new OtlpTraceEncoder().encode(hex)));
 });

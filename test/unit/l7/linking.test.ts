@@ -243,3 +243,33 @@ test('a public client address never gets a derived parent (it cannot run Sonde)'
   const priv = conn('server', 70, '10.0.0.7:443', '10.0.0.9:51000');
   assert.equal(link([event(priv, { start: 1, end: 2, ordinal: 0, peerLocal: false })])[0].reason, 'derived');
 });
+
+test('long keep-alive runs: the queues and index lists wrap and grow as rings, every server still finds its client', () => {
+  // servers arrive before their clients (they wait on the tuple's list), many per flush, flushed often so
+  // the rings' heads move while they fill: each ring wraps around and then grows past its first capacity
+  const cl = conn('client', 40, '10.0.0.1:41000', '10.0.0.1:8080');
+  const sv = conn('server', 50, '10.0.0.1:8080', '10.0.0.1:41000');
+  const l = new Linker({ windowNs: 1e6, retainNs: 2e6 });
+  const out: LinkedSpan[] = [];
+  let t = 1e9;
+  let n = 0;
+  for (let round = 0; round < 40; round++) {
+    const burst = 1 + (round % 13) * 7; // 1 … 85 exchanges between flushes
+    for (let i = 0; i < burst; i++, n++) {
+      l.push(event(sv, { start: t + 10, end: t + 90, respTid: 51, ordinal: n, path: `/r${n}` }));
+      l.push(event(cl, { start: t, end: t + 100, reqTid: 41, ordinal: n, path: `/r${n}`, peerLocal: true }));
+      t += 1000;
+    }
+    t += 1.5e6;
+    l.flush(t, out);
+  }
+  l.flush(t + 1e10, out, true);
+  assert.equal(out.length, 2 * n);
+  const clients = new Map(out.filter((s) => s.ev.conn.role === 'client').map((s) => [s.ev.record.attributes['url.path'], s]));
+  for (const s of out.filter((x) => x.ev.conn.role === 'server')) {
+    const c = clients.get(s.ev.record.attributes['url.path']) as LinkedSpan;
+    assert.equal(s.parentSpanId, c.spanId, String(s.ev.record.attributes['url.path']));
+    assert.equal(s.traceId, c.traceId);
+    assert.equal(s.reason, 'peer');
+  }
+});

@@ -162,6 +162,51 @@ export function spanIdOfLanes(b: number, c: number, client: boolean): string {
   return latin1Slice.call(SCRATCH, 0, 16);
 }
 
+/** 16 hex chars of two lanes (as spanIdOfLanes prints them). */
+export function hexOfLanes2(x: number, y: number): string {
+  put32(0, x);
+  put32(8, y);
+  return latin1Slice.call(SCRATCH, 0, 16);
+}
+
+/** 32 hex chars of four lanes (as traceIdOfLanes prints them, without its all-zero rule). */
+export function hexOfLanes4(a: number, b: number, c: number, d: number): string {
+  put32(0, a);
+  put32(8, b);
+  put32(16, c);
+  put32(24, d);
+  return latin1Slice.call(SCRATCH, 0, 32);
+}
+
+/** The int32 lane of the 8 hex chars at hex[i, i + 8) (validated hex: W3C traceparent ids). */
+export function laneOfHex(hex: string, i: number): number {
+  let v = 0;
+  for (let k = 0; k < 8; k++) {
+    const c = hex.charCodeAt(i + k);
+    v = (v << 4) | (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return v | 0;
+}
+
+/**
+ * The two lanes of spanIdOf(h, side) from lanes 1 and 2 of a finished key: `spanLaneX(b, client)` and
+ * `spanLaneY(b, c, client)` (which applies the never-all-zero rule).
+ */
+export function spanLaneX(b: number, client: boolean): number {
+  return fmix32(b ^ (client ? CLIENT_SALT : SERVER_SALT));
+}
+
+export function spanLaneY(b: number, c: number, client: boolean): number {
+  const salt = client ? CLIENT_SALT : SERVER_SALT;
+  const y = fmix32(c ^ salt);
+  return (fmix32(b ^ salt) | y) === 0 ? 1 : y;
+}
+
+/** The last lane of traceIdOf: d, or 1 when all four are zero. */
+export function traceLaneD(a: number, b: number, c: number, d: number): number {
+  return (a | b | c | d) === 0 ? 1 : d;
+}
+
 const POOL = new Uint8Array(4096);
 let poolPos = POOL.length;
 
@@ -180,6 +225,17 @@ function randomHex(bytes: number): string {
     }
     if (!zero) return latin1Slice.call(SCRATCH, 0, 2 * bytes);
   }
+}
+
+/** A random int32 lane (random ids as lanes: the caller rejects an all-zero id). */
+export function randomLane(): number {
+  if (poolPos + 4 > POOL.length) {
+    randomFillSync(POOL);
+    poolPos = 0;
+  }
+  const v = (POOL[poolPos] << 24) | (POOL[poolPos + 1] << 16) | (POOL[poolPos + 2] << 8) | POOL[poolPos + 3];
+  poolPos += 4;
+  return v;
 }
 
 export function randomTraceId(): string {

@@ -1,5 +1,5 @@
 import type { ConnInfo, ConnKeys, L7Event } from './conn.js';
-import { hashExchangeScratch, randomSpanId, randomTraceId, spanIdOfLanes, traceIdOfLanes } from './ids.js';
+import { hashExchangeScratch, hexOfLanes2, hexOfLanes4, laneOfHex, randomLane, spanLaneX, spanLaneY, traceLaneD } from './ids.js';
 import type { L7Record } from './types.js';
 
 /**
@@ -64,6 +64,16 @@ export interface LinkedSpan {
   readonly spanId: string;
   /** '' for a root span. */
   readonly parentSpanId: string;
+  /** The same ids as int32 lanes, 8 hex digits each (SpanRecord#setIdLanes): t0..t3, s0 s1, p0 p1 if hasParent. */
+  readonly t0: number;
+  readonly t1: number;
+  readonly t2: number;
+  readonly t3: number;
+  readonly s0: number;
+  readonly s1: number;
+  readonly hasParent: boolean;
+  readonly p0: number;
+  readonly p1: number;
   readonly traceState: string;
   readonly traceFlags: number;
   readonly reason: LinkReason;
@@ -90,16 +100,26 @@ class Entry implements LinkedSpan, L7Event {
   readonly inboundInFlight: number | undefined;
   readonly peerLocal: boolean | undefined;
   readonly isClient: boolean;
-  /** The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3. */
+  /**
+   * The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3.
+   * Without a key, k0..k3 hold the exchange's own random trace id once ownTrace() made one (ownSet).
+   */
   readonly hasKey: boolean;
-  readonly k0: number;
-  readonly k1: number;
-  readonly k2: number;
-  readonly k3: number;
-  readonly spanId: string;
-  #trace: string | null = null;
-  traceId = '';
-  parentSpanId = '';
+  k0: number;
+  k1: number;
+  k2: number;
+  k3: number;
+  #ownSet: boolean;
+  /** Ids as lanes (LinkedSpan): the span id from the start, the trace and parent ids once final. */
+  readonly s0: number;
+  readonly s1: number;
+  t0 = 0;
+  t1 = 0;
+  t2 = 0;
+  t3 = 0;
+  hasParent = false;
+  p0 = 0;
+  p1 = 0;
   traceState = '';
   traceFlags = 1;
   reason: LinkReason = 'root';
@@ -133,14 +153,38 @@ class Entry implements LinkedSpan, L7Event {
       this.k1 = h.b;
       this.k2 = h.c;
       this.k3 = h.d;
-      this.spanId = spanIdOfLanes(h.b, h.c, this.isClient);
+      this.#ownSet = true;
+      this.s0 = spanLaneX(h.b, this.isClient);
+      this.s1 = spanLaneY(h.b, h.c, this.isClient);
     } else {
       this.k0 = 0;
       this.k1 = 0;
       this.k2 = 0;
       this.k3 = 0;
-      this.spanId = randomSpanId();
+      this.#ownSet = false;
+      let x = 0;
+      let y = 0;
+      while ((x | y) === 0) {
+        x = randomLane();
+        y = randomLane();
+      }
+      this.s0 = x;
+      this.s1 = y;
     }
+  }
+
+  get spanId(): string {
+    return hexOfLanes2(this.s0, this.s1);
+  }
+
+  /** '' until final. */
+  get traceId(): string {
+    return this.final ? hexOfLanes4(this.t0, this.t1, this.t2, this.t3) : '';
+  }
+
+  /** '' for a root span (and until final). */
+  get parentSpanId(): string {
+    return this.hasParent ? hexOfLanes2(this.p0, this.p1) : '';
   }
 
   get ev(): L7Event {
@@ -155,21 +199,98 @@ class Entry implements LinkedSpan, L7Event {
     return this.record.endNs;
   }
 
-  /** This exchange's own trace id when it starts one: derived from the key, else random (stable). */
-  ownTrace(): string {
-    if (this.#trace === null) this.#trace = this.hasKey ? traceIdOfLanes(this.k0, this.k1, this.k2, this.k3) : randomTraceId();
-    return this.#trace;
+  /**
+   * Writes this exchange's own trace id (when it starts one) into `to`'s t lanes: derived from the key,
+   * else random (made once: stable).
+   */
+  ownTraceTo(to: TraceLanes): void {
+    if (!this.#ownSet) {
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      while ((a | b | c | d) === 0) {
+        a = randomLane();
+        b = randomLane();
+        c = randomLane();
+        d = randomLane();
+      }
+      this.k0 = a;
+      this.k1 = b;
+      this.k2 = c;
+      this.k3 = d;
+      this.#ownSet = true;
+    }
+    to.t0 = this.k0;
+    to.t1 = this.k1;
+    to.t2 = this.k2;
+    to.t3 = traceLaneD(this.k0, this.k1, this.k2, this.k3);
   }
 
-  /** The derived span id of the other end of this exchange (the far client for a server, and vice versa). */
-  farSpanId(): string {
-    return spanIdOfLanes(this.k1, this.k2, !this.isClient);
+  /** The derived span id lanes of the other end of this exchange (the far client for a server, and vice versa). */
+  farX(): number {
+    return spanLaneX(this.k1, !this.isClient);
+  }
+  farY(): number {
+    return spanLaneY(this.k1, this.k2, !this.isClient);
   }
 }
 
+/** Something that holds a trace id as four lanes. */
+interface TraceLanes {
+  t0: number;
+  t1: number;
+  t2: number;
+  t3: number;
+}
+
+/** Trace lanes of a traceparent (`vv-<32 hex>-…`) into `to`. */
+function traceparentTo(tp: string, to: TraceLanes): void {
+  to.t0 = laneOfHex(tp, 3);
+  to.t1 = laneOfHex(tp, 11);
+  to.t2 = laneOfHex(tp, 19);
+  to.t3 = laneOfHex(tp, 27);
+}
+
+/** A scratch trace id (a provisional trace handed to #finalizeWith). */
+class TraceScratch implements TraceLanes {
+  t0 = 0;
+  t1 = 0;
+  t2 = 0;
+  t3 = 0;
+}
+
+/**
+ * An index list: entries in arrival order, oldest dropped from the front. A ring that grows by doubling and
+ * keeps its capacity (arrays trimmed at the head and compacted with slice() allocated per exchange).
+ */
 class List {
-  items: Entry[] = [];
-  head = 0;
+  #buf: Array<Entry | undefined> = new Array<Entry | undefined>(4).fill(undefined);
+  #start = 0;
+  size = 0;
+
+  push(e: Entry): void {
+    if (this.size === this.#buf.length) {
+      const n = this.#buf.length;
+      const b = new Array<Entry | undefined>(2 * n).fill(undefined);
+      for (let k = 0; k < n; k++) b[k] = this.#buf[(this.#start + k) & (n - 1)];
+      this.#buf = b;
+      this.#start = 0;
+    }
+    this.#buf[(this.#start + this.size) & (this.#buf.length - 1)] = e;
+    this.size++;
+  }
+
+  /** The i-th entry from the oldest (i < size). */
+  at(i: number): Entry {
+    return this.#buf[(this.#start + i) & (this.#buf.length - 1)] as Entry;
+  }
+
+  shift(): void {
+    this.#buf[this.#start] = undefined;
+    this.#start = (this.#start + 1) & (this.#buf.length - 1);
+    this.size--;
+  }
 }
 
 export interface LinkStats {
@@ -186,20 +307,70 @@ export interface LinkStats {
   forced: number;
 }
 
+/**
+ * A FIFO of entries with a time each, in a ring that grows by doubling and is never reallocated in steady
+ * state (arrays compacted with slice() allocated their copies, and kept consumed entries alive until then).
+ */
+class EntryRing {
+  #items: Array<Entry | undefined> = new Array<Entry | undefined>(64).fill(undefined);
+  #times = new Float64Array(64);
+  #head = 0;
+  size = 0;
+
+  push(e: Entry, t: number): void {
+    if (this.size === this.#items.length) this.#grow();
+    const i = (this.#head + this.size) & (this.#items.length - 1);
+    this.#items[i] = e;
+    this.#times[i] = t;
+    this.size++;
+  }
+
+  /** The oldest entry (size > 0). */
+  first(): Entry {
+    return this.#items[this.#head] as Entry;
+  }
+
+  firstTime(): number {
+    return this.#times[this.#head];
+  }
+
+  shift(): Entry {
+    const h = this.#head;
+    const e = this.#items[h] as Entry;
+    this.#items[h] = undefined;
+    this.#head = (h + 1) & (this.#items.length - 1);
+    this.size--;
+    return e;
+  }
+
+  #grow(): void {
+    const n = this.#items.length;
+    const items = new Array<Entry | undefined>(2 * n).fill(undefined);
+    const times = new Float64Array(2 * n);
+    for (let k = 0; k < n; k++) {
+      const i = (this.#head + k) & (n - 1);
+      items[k] = this.#items[i];
+      times[k] = this.#times[i];
+    }
+    this.#items = items;
+    this.#times = times;
+    this.#head = 0;
+  }
+}
+
 export class Linker {
   readonly #o: LinkOptions;
-  /** Entries waiting for a parent, in arrival order (≈ due order). */
-  #queue: Entry[] = [];
-  #head = 0;
+  /** Entries waiting for a parent, in arrival order (≈ due order); final ones are skipped when reached. */
+  readonly #queue = new EntryRing();
   #waitingCount = 0;
   /** Final entries not yet handed out. */
-  #ready: Entry[] = [];
-  /** Final entries still indexed as potential parents, in finalisation order, and when each became final. */
-  #retired: Entry[] = [];
-  #retiredAt: number[] = [];
-  #retiredHead = 0;
+  readonly #ready: Entry[] = [];
+  /** Final entries still indexed as potential parents, in finalisation order, with when each became final. */
+  readonly #retired = new EntryRing();
   /** #finalize's work list (reused). */
   readonly #stack: Entry[] = [];
+  /** A provisional or own trace id on its way into an entry or a link. */
+  readonly #scratch = new TraceScratch();
   #now = 0;
   #flushes = 0;
   readonly #clientsByTuple = new Map<string, List>();
@@ -249,43 +420,33 @@ export class Linker {
   flush(nowNs: number, out: LinkedSpan[], force = false): void {
     if (nowNs > this.#now) this.#now = nowNs;
     const q = this.#queue;
-    while (this.#head < q.length) {
-      const e = q[this.#head];
+    while (q.size > 0) {
+      const e = q.first();
       if (e.final) {
-        this.#head++;
+        q.shift();
         continue;
       }
       const over = this.#waitingCount > this.#o.maxBuffered;
       const due = e.record.endNs + this.#o.windowNs;
       if (!force && !over && due > nowNs) break;
-      this.#head++;
+      q.shift();
       if (over && due > nowNs) this.stats.forced++;
       else this.stats.timedOut++;
       this.#decideAtDeadline(e);
     }
-    if (this.#head > 1024 && this.#head * 2 > q.length) {
-      this.#queue = q.slice(this.#head);
-      this.#head = 0;
-    }
     const ready = this.#ready;
     for (let i = 0; i < ready.length; i++) out.push(ready[i]);
-    this.#ready = [];
+    while (ready.length > 0) ready.pop(); // keeps the backing store (a new array regrew it every flush)
     // final exchanges stay findable as parents for retainNs, then leave the indexes
     const rq = this.#retired;
-    const at = this.#retiredAt;
     const retainNs = this.#o.retainNs;
-    while (this.#retiredHead < rq.length && (force || at[this.#retiredHead] + retainNs <= nowNs)) {
-      const e = rq[this.#retiredHead++];
+    while (rq.size > 0 && (force || rq.firstTime() + retainNs <= nowNs)) {
+      const e = rq.shift();
       e.gone = true;
       if (e.isClient) {
         if (e.peerLocal !== false) trim(this.#clientsByTuple, e.keys.tuple);
       }
       else trim(this.#serversByPid, e.conn.pid);
-    }
-    if (this.#retiredHead > 1024 && this.#retiredHead * 2 > rq.length) {
-      this.#retired = rq.slice(this.#retiredHead);
-      this.#retiredAt = at.slice(this.#retiredHead);
-      this.#retiredHead = 0;
     }
     if ((++this.#flushes & 63) === 0 || force) this.#sweep();
   }
@@ -295,7 +456,7 @@ export class Linker {
     for (const m of [this.#clientsByTuple, this.#serversByPid, this.#waitingServersByTuple, this.#waitingClientsByPid] as Map<unknown, List>[]) {
       for (const [k, l] of m) {
         let live = false;
-        for (let i = l.head; i < l.items.length && !live; i++) live = !l.items[i].gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.items[i].waiting);
+        for (let i = 0; i < l.size && !live; i++) live = !l.at(i).gone && (m === this.#clientsByTuple || m === this.#serversByPid || l.at(i).waiting);
         if (!live) m.delete(k);
       }
     }
@@ -330,7 +491,7 @@ export class Linker {
     e.waiting = true;
     this.#waitingCount++;
     add(index, k, e);
-    this.#queue.push(e);
+    this.#queue.push(e, 0);
   }
 
   /** A thread-parent candidate for a waiting (or new) client. */
@@ -344,8 +505,8 @@ export class Linker {
   #adoptWaitingClients(s: Entry): void {
     const l = this.#waitingClientsByPid.get(s.conn.pid);
     if (l === undefined) return;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const c = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const c = l.at(i);
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
       if ((c.inboundInFlight ?? -1) === 1) this.#attach(c, s);
@@ -357,8 +518,8 @@ export class Linker {
   #adoptWaitingServers(c: Entry): void {
     const l = this.#waitingServersByTuple.get(c.keys.tuple);
     if (l === undefined) return;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const s = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const s = l.at(i);
       if (s.final || !s.waiting || !this.#peerMatch(s, c)) continue;
       this.#attach(s, c);
     }
@@ -387,25 +548,37 @@ export class Linker {
       if (this.#o.threadAmbiguity === 'skip') e.parent = null;
     }
     // a parent that is itself still waiting lends its provisional trace
-    this.#finalize(e, e.parent !== null && !e.parent.final ? this.#provisionalTrace(e.parent, 0) : undefined);
+    if (e.parent !== null && !e.parent.final) {
+      this.#provisionalTrace(e.parent, 0, this.#scratch);
+      this.#finalize(e, true);
+    } else {
+      this.#finalize(e, false);
+    }
   }
 
-  #provisionalTrace(p: Entry, depth: number): string {
-    if (p.final) return p.traceId;
+  /** The trace p has for now into `to`. */
+  #provisionalTrace(p: Entry, depth: number, to: TraceLanes): void {
+    if (p.final) {
+      to.t0 = p.t0;
+      to.t1 = p.t1;
+      to.t2 = p.t2;
+      to.t3 = p.t3;
+      return;
+    }
     const tp = p.record.traceparent;
-    if (tp !== undefined) return tp.slice(3, 35);
-    if (p.parent !== null && depth < 32) return this.#provisionalTrace(p.parent, depth + 1);
-    return p.ownTrace();
+    if (tp !== undefined) traceparentTo(tp, to);
+    else if (p.parent !== null && depth < 32) this.#provisionalTrace(p.parent, depth + 1, to);
+    else p.ownTraceTo(to);
   }
 
   /**
    * Makes e final, then its dependents, iteratively. e's parent, if any, is final — or `firstTrace` is its
-   * provisional trace (the window ended before the parent's own parent arrived).
+   * provisional trace in this.#scratch when `provisional` (the window ended before the parent's own parent arrived).
    */
-  #finalize(first: Entry, firstTrace?: string): void {
+  #finalize(first: Entry, provisional = false): void {
     if (first.final) return;
     const p0 = first.parent;
-    this.#finalizeWith(first, firstTrace !== undefined ? firstTrace : p0 !== null ? p0.traceId : '', p0);
+    this.#finalizeWith(first, provisional ? this.#scratch : p0, p0);
     if (first.dependents === null) return;
     const stack = this.#stack;
     const base = stack.length; // #finalize does not recurse, but keep any outer frame's items
@@ -415,7 +588,7 @@ export class Linker {
       const e = stack.pop() as Entry;
       if (e.final) continue;
       const p = e.parent;
-      this.#finalizeWith(e, p !== null ? p.traceId : '', p);
+      this.#finalizeWith(e, p, p);
       if (e.dependents !== null) {
         pushAll(stack, e.dependents);
         e.dependents = null;
@@ -423,32 +596,45 @@ export class Linker {
     }
   }
 
-  #finalizeWith(e: Entry, parentTrace: string, p: Entry | null): void {
+  /** `parentTrace`: where the trace of e's parent p is (p itself once final). */
+  #finalizeWith(e: Entry, parentTrace: TraceLanes | null, p: Entry | null): void {
     const rec = e.record;
     const tp = rec.traceparent;
     if (tp !== undefined) {
-      e.traceId = tp.slice(3, 35);
-      e.parentSpanId = tp.slice(36, 52);
+      traceparentTo(tp, e);
+      e.hasParent = true;
+      e.p0 = laneOfHex(tp, 36);
+      e.p1 = laneOfHex(tp, 44);
       e.traceState = rec.tracestate ?? '';
       e.traceFlags = parseInt(tp.slice(53, 55), 16) || 0;
       e.reason = 'traceparent';
     } else if (p !== null) {
-      e.traceId = parentTrace;
-      e.parentSpanId = p.spanId;
+      const pt = parentTrace as TraceLanes;
+      e.t0 = pt.t0;
+      e.t1 = pt.t1;
+      e.t2 = pt.t2;
+      e.t3 = pt.t3;
+      e.hasParent = true;
+      e.p0 = p.s0;
+      e.p1 = p.s1;
       e.traceState = p.traceState;
       e.traceFlags = p.traceFlags;
       e.reason = e.isClient ? 'thread' : 'peer';
     } else {
-      e.traceId = e.ownTrace();
+      e.ownTraceTo(e);
       if (!e.isClient && e.hasKey && e.keys.peerPrivate) {
-        e.parentSpanId = e.farSpanId();
+        e.hasParent = true;
+        e.p0 = e.farX();
+        e.p1 = e.farY();
         e.reason = 'derived';
       } else {
         e.reason = 'root';
       }
     }
     if (e.isClient && e.hasKey && e.peerLocal !== true && (e.reason === 'thread' || e.reason === 'traceparent')) {
-      e.link = { traceId: e.ownTrace(), spanId: e.farSpanId() };
+      const own = this.#scratch;
+      e.ownTraceTo(own);
+      e.link = { traceId: hexOfLanes4(own.t0, own.t1, own.t2, own.t3), spanId: hexOfLanes2(e.farX(), e.farY()) };
     }
     if (e.waiting) {
       e.waiting = false;
@@ -458,8 +644,7 @@ export class Linker {
     e.candidates = null;
     this.stats[e.reason]++;
     this.#ready.push(e);
-    this.#retired.push(e);
-    this.#retiredAt.push(this.#now);
+    this.#retired.push(e, this.#now);
   }
 
   /** p (server, same process) contains the call c, and the thread matches when it has to. */
@@ -475,8 +660,8 @@ export class Linker {
   #threadCandidates(c: Entry, l: List | undefined): Entry[] {
     if (l === undefined) return NONE;
     let out = NONE;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const s = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const s = l.at(i);
       // lists are in arrival order, close to end order: past requests that ended before the call started, stop
       if (s.end + this.#o.slackNs < c.start) break;
       if (!s.gone && this.#threadMatch(c, s)) {
@@ -497,8 +682,8 @@ export class Linker {
   #peerClient(s: Entry, l: List | undefined): Entry | null {
     if (l === undefined) return null;
     let best: Entry | null = null;
-    for (let i = l.items.length - 1, k = 0; i >= l.head && k < MAX_SCAN; i--, k++) {
-      const c = l.items[i];
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+      const c = l.at(i);
       if (c.end + this.#o.slackNs < s.start) break; // older exchanges on this connection ended before s began
       if (!c.gone && this.#peerMatch(s, c) && (best === null || c.start > best.start)) best = c;
     }
@@ -516,35 +701,19 @@ function add<K>(m: Map<K, List>, k: K, e: Entry): void {
     l = new List();
     m.set(k, l);
   }
-  l.items.push(e);
+  l.push(e);
 }
 
-function compact<K>(m: Map<K, List>, k: K, l: List): void {
-  if (l.head === l.items.length) {
-    // empty: kept for the key's next entry (no Map churn per exchange); Linker.#sweep drops idle ones.
-    // Small lists are emptied by pop (keeping their backing store: `length = 0` would drop it, and the
-    // next push would allocate one again), large ones by length.
-    if (l.items.length > 64) l.items.length = 0;
-    else while (l.items.length > 0) l.items.pop();
-    l.head = 0;
-  } else if (l.head > 64 && l.head * 2 > l.items.length) {
-    l.items = l.items.slice(l.head);
-    l.head = 0;
-  }
-}
-
-/** Drops retired entries from the head of an index list. */
+/** Drops retired entries from the head of an index list (an empty one is kept for the key's next entry: Linker.#sweep drops idle ones). */
 function trim<K>(m: Map<K, List>, k: K): void {
   const l = m.get(k);
   if (l === undefined) return;
-  while (l.head < l.items.length && l.items[l.head].gone) l.head++;
-  compact(m, k, l);
+  while (l.size > 0 && l.at(0).gone) l.shift();
 }
 
 /** Drops entries that stopped waiting from the head of a waiting list. */
 function trimFinal<K>(m: Map<K, List>, k: K): void {
   const l = m.get(k);
   if (l === undefined) return;
-  while (l.head < l.items.length && !l.items[l.head].waiting) l.head++;
-  compact(m, k, l);
+  while (l.size > 0 && !l.at(0).waiting) l.shift();
 }

@@ -144,7 +144,7 @@ export class L7Pipeline {
     this.#linker.flush(nowNs, linked, force);
     const out = new Array<SpanRecord>(linked.length);
     for (let i = 0; i < linked.length; i++) out[i] = this.#spans.build(linked[i]);
-    linked.length = 0;
+    while (linked.length > 0) linked.pop(); // keeps the backing store (length = 0 drops it)
     return out;
   }
 

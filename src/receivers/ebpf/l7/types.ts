@@ -10,6 +10,8 @@
  * treat it as opaque bytes of the current message (a body), never as the start of a new message.
  */
 
+import type { AttributePart } from '../../../pdata/traces.js';
+
 /** Which way bytes flow, seen from the connection's client: requests go client → server. */
 export const enum Direction {
   /** client → server (requests). */
@@ -34,6 +36,11 @@ export interface L7Record {
   readonly name: string;
   /** Span attributes (semconv keys: http.request.method, url.path, db.system.name, db.query.text, …). */
   readonly attributes: Record<string, string | number | boolean>;
+  /**
+   * Set when `attributes` is a shared frozen part (HTTP/1: one per distinct request shape, reused while the
+   * values repeat): spans take the part as is instead of copying or changing `attributes`.
+   */
+  readonly attributePart?: AttributePart;
   readonly status: Status;
   /** `error.type` when status is error (HTTP status code as string, SQLSTATE, Redis error prefix…). */
   readonly errorType?: string;

@@ -3,6 +3,7 @@
 // 204, 304, CONNECT), W3C Trace Context (traceparent/tracestate), OpenTelemetry semconv HTTP spans.
 import type { L7Record, ParserOptions, ParserSession, ProtocolParser } from '../../types.js';
 import { Direction } from '../../types.js';
+import { AttributePart } from '../../../../../pdata/traces.js';
 import { COLON, CR, HT, LF, SP, ascii, endsWithLower, eqLower, hexVal, isTraceparent, latin1, parseDec, trimEnd, trimStart } from './bytes.js';
 
 /** Where one direction of the byte stream is. */
@@ -180,9 +181,17 @@ export class Http1Session implements ParserSession {
   /** Exchanges already turned into records, for reuse (no allocation per request). */
   readonly #free: Exchange[] = [];
   readonly stats: Http1Stats = { unmatchedResponses: 0, resyncs: 0, truncatedHeads: 0, pendingOverflow: 0 };
+  /** What the last exchange's attributes were made from (see PartMemo); made at the second exchange. */
+  #parts: PartMemo | null = null;
+  #records = 0;
 
   constructor(opts: ParserOptions) {
     this.#opts = opts;
+  }
+
+  #record(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
+    const memo = this.#records++ === 0 ? null : (this.#parts ??= new PartMemo());
+    return toRecord(x, endNs, incomplete, opts, memo);
   }
 
   /** Scratch exchange for a response that answers no request (created on first use). */
@@ -317,7 +326,7 @@ export class Http1Session implements ParserSession {
       if (nowNs - x.startNs <= timeout) return;
       this.#pending.shift();
       if (this.#curReq === x) this.#curReq = null;
-      out.push(toRecord(x, Math.max(x.startNs, nowNs), true, this.#opts));
+      out.push(this.#record(x, Math.max(x.startNs, nowNs), true, this.#opts));
       this.#release(x);
     }
   }
@@ -325,7 +334,7 @@ export class Http1Session implements ParserSession {
   close(tsNs: number, out: L7Record[]): void {
     if (this.#currentAnswer() !== null) this.#finishResponse(Math.max(this.#res.lastNs, 0), false, out);
     for (const x of this.#pending) {
-      out.push(toRecord(x, Math.max(x.startNs, tsNs), true, this.#opts));
+      out.push(this.#record(x, Math.max(x.startNs, tsNs), true, this.#opts));
       this.#release(x);
     }
     this.#pending.length = 0;
@@ -546,7 +555,7 @@ export class Http1Session implements ParserSession {
     if (this.#pending.length >= MAX_PENDING) {
       const old = this.#pending.shift() as Exchange;
       this.stats.pendingOverflow++;
-      out.push(toRecord(old, old.startNs, true, this.#opts));
+      out.push(this.#record(old, old.startNs, true, this.#opts));
       if (old.answering) {
         // the response being received belonged to it: finish skipping it without a request
         this.#orphan.answering = true;
@@ -843,7 +852,7 @@ export class Http1Session implements ParserSession {
     while (this.#pending.length > 0 && this.#pending[0].startNs <= xStart && !this.#pending[0].answering) {
       const y = this.#pending.shift() as Exchange;
       if (this.#curReq === y) this.#curReq = null;
-      out.push(toRecord(y, Math.max(endNs, y.startNs), true, this.#opts));
+      out.push(this.#record(y, Math.max(endNs, y.startNs), true, this.#opts));
       this.#release(y);
     }
   }
@@ -860,7 +869,7 @@ export class Http1Session implements ParserSession {
     if (x === undefined || !x.answering) return;
     this.#pending.shift();
     if (this.#curReq === x) this.#curReq = null;
-    out.push(toRecord(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
+    out.push(this.#record(x, Math.max(endNs, x.startNs), incomplete, this.#opts));
     this.#release(x);
   }
 
@@ -955,7 +964,72 @@ function codeString(code: number): string {
   return (CODE_STRINGS[code] ??= String(code));
 }
 
-function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions): L7Record {
+/**
+ * The last attributes a session made and what they were made from: when the next exchange has the same
+ * values (keep-alive clients repeat their requests) its attributes become a shared frozen part, given to
+ * every exchange while the values repeat, so spans share it and the OTLP encoder copies its cached bytes.
+ * An exchange whose values differ from the last one's gets a plain object (a part is made only for values
+ * seen twice: a short connection's single exchange costs nothing more). Compared by value (the strings are
+ * mostly the same interned objects).
+ */
+class PartMemo {
+  /** The values below are set (from the last exchange). */
+  seen = false;
+  /** The shared part for them, once they repeated. */
+  part: AttributePart | null = null;
+  /** Misses in a row (see attributePart). */
+  misses = 0;
+  method = '';
+  path = '';
+  query: string | undefined = undefined;
+  status = 0;
+  host: string | undefined = undefined;
+  port = 0;
+  version = '';
+  reqBody = 0;
+  respBody = 0;
+  userAgent: string | undefined = undefined;
+  methodOriginal: string | undefined = undefined;
+}
+
+/**
+ * The exchange's attributes as a shared part when its values repeat the last exchange's, else null (the
+ * record gets a plain object). While the values keep changing (paths with ids), after MISS_LIMIT misses in
+ * a row the next MISS_BACKOFF exchanges are not compared at all.
+ */
+function attributePart(x: Exchange, opts: ParserOptions, m: PartMemo): AttributePart | null {
+  if (m.misses >= MISS_LIMIT) {
+    if (++m.misses < MISS_LIMIT + MISS_BACKOFF) return null;
+    m.misses = 0;
+    m.seen = false;
+  }
+  const query = opts.keepQueryString ? x.query : undefined;
+  const respBody = x.status > 0 ? x.respBodyBytes : 0;
+  if (m.seen) {
+    if (m.method === x.method && m.path === x.path && m.query === query && m.status === x.status && m.host === x.host && m.port === x.port &&
+      m.version === x.version && m.reqBody === x.reqBodyBytes && m.respBody === respBody && m.userAgent === x.userAgent && m.methodOriginal === x.methodOriginal) {
+      m.misses = 0;
+      return (m.part ??= new AttributePart(attributesOf(x, opts)));
+    }
+    if (++m.misses >= MISS_LIMIT) return null;
+  }
+  m.seen = true;
+  m.part = null;
+  m.method = x.method;
+  m.path = x.path;
+  m.query = query;
+  m.status = x.status;
+  m.host = x.host;
+  m.port = x.port;
+  m.version = x.version;
+  m.reqBody = x.reqBodyBytes;
+  m.respBody = respBody;
+  m.userAgent = x.userAgent;
+  m.methodOriginal = x.methodOriginal;
+  return null;
+}
+
+function attributesOf(x: Exchange, opts: ParserOptions): Record<string, string | number | boolean> {
   let attributes: Record<string, string | number | boolean>;
   if (x.status > 0 && x.host !== undefined && x.port > 0 && x.version !== '') {
     // the common answered request with a Host: one literal (its slots in the object, no growing store)
@@ -985,6 +1059,11 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
   if (x.status > 0 && x.respBodyBytes > 0) attributes['http.response.body.size'] = x.respBodyBytes;
   if (x.userAgent !== undefined) attributes['user_agent.original'] = x.userAgent;
   if (x.methodOriginal !== undefined) attributes['http.request.method_original'] = x.methodOriginal;
+  return attributes;
+}
+
+function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserOptions, memo: PartMemo | null): L7Record {
+  const part = memo !== null ? attributePart(x, opts, memo) : null;
   const code = x.status;
   const answered = code > 0 && !incomplete;
   const failed = answered && code >= 400;
@@ -993,7 +1072,8 @@ function toRecord(x: Exchange, endNs: number, incomplete: boolean, opts: ParserO
     startNs: x.startNs,
     endNs,
     name: x.method === '_OTHER' ? 'HTTP' : x.method,
-    attributes,
+    attributes: part !== null ? (part.values as Record<string, string | number | boolean>) : attributesOf(x, opts),
+    attributePart: part ?? undefined,
     status: !answered ? 'unknown' : failed ? 'error' : 'ok',
     errorType: failed ? codeString(code) : undefined,
     statusLabel: answered ? codeString(code) : 'unknown',
