@@ -29,11 +29,12 @@ const { ComponentId } = await import(`${root}dist/src/component/id.js`);
 const { nopLogger } = await import(`${root}dist/src/service/logger.js`);
 const { resourceFromAttributes } = await import('@opentelemetry/resources');
 const { s } = await import(`${root}dist/src/config/schema.js`);
+const { freePort } = await import('./lib/loopback.mjs');
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const SECONDS = Number(arg('seconds', 2));
 const ROUNDS = Number(arg('rounds', 6));
-const PORT = Number(arg('port', 18090));
+const PORT = Number(arg('port', 0)) || await freePort();
 const PARTS = arg('parts', '1,2,3').split(',').map(Number);
 const isRoot = process.getuid() === 0;
 spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });

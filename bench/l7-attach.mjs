@@ -14,7 +14,7 @@
 //   node bench/l7-attach.mjs [--rounds 4] [--seconds 2] [--variants l7,msg,verdict,sendrecv,syscalls]
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { arg, bpfStats, CLK_TCK, diffStats, median, num, procTicks, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, bpfStats, CLK_TCK, diffStats, freePort, median, num, procTicks, startNginx, wrk } from './lib/loopback.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const { loadNative } = await import(`${root}dist/src/native/load.js`);
@@ -25,7 +25,7 @@ const cap = await import(`${root}dist/src/receivers/ebpf/probes/l7/capture.js`);
 if (process.getuid() !== 0) { console.log('# l7-attach: needs root (skipped)'); process.exit(0); }
 const ROUNDS = num('rounds', 4);
 const SECONDS = num('seconds', 2);
-const PORT = num('port', 18091);
+const PORT = num('port', 0) || await freePort();
 const ONLY = arg('variants', 'l7,msg,verdict,sendrecv,syscalls').split(',');
 
 const native = loadNative();

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { arg, median, num, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, freePort, median, num, startNginx, wrk } from './lib/loopback.mjs';
 import { BenchL7Agent } from './lib/l7-agent.mjs';
 
 if (process.getuid() !== 0) { console.log('# l7-fixed-rate: needs root (skipped)'); process.exit(0); }
@@ -21,7 +21,7 @@ const RATE = num('rate', 10_000);
 // wrk's think-time pacing lands ~20 % under the nominal rate (the round trip adds to it): 27k nominal ≈ 20-21k
 const RATE2 = num('rate2', 27_000);
 const SUSTAIN = num('sustain', 20);
-const PORT = num('port', 18093);
+const PORT = num('port', 0) || await freePort();
 /** Connections for a rate: each waits about 2 ms between a response and its next request. */
 const connsFor = (rate) => Math.max(10, Math.round(rate / 500));
 

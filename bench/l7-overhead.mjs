@@ -11,13 +11,13 @@
 // (their utime+stime, which includes softirq work in their context), the agent's CPU per request.
 //   node bench/l7-overhead.mjs [--rounds 4] [--seconds 2] [--capture 1024] [--conns 32] [--path /]
 import { setTimeout as sleep } from 'node:timers/promises';
-import { arg, bpfStats, CLK_TCK, diffStats, median, num, procTicks, selfCpuNs, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, bpfStats, CLK_TCK, diffStats, freePort, median, num, procTicks, selfCpuNs, startNginx, wrk } from './lib/loopback.mjs';
 import { BenchL7Agent } from './lib/l7-agent.mjs';
 
 if (process.getuid() !== 0) { console.log('# l7-overhead: needs root (skipped)'); process.exit(0); }
 const ROUNDS = num('rounds', 4);
 const SECONDS = num('seconds', 2);
-const PORT = num('port', 18092);
+const PORT = num('port', 0) || await freePort();
 const CONNS = num('conns', 32);
 const PATH = arg('path', '/');
 const agent = new BenchL7Agent({ captureBytes: num('capture', 1024) });

@@ -8,11 +8,11 @@
 // .cpuprofile opens in Chrome DevTools or speedscope.
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
-import { arg, num, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, freePort, num, startNginx, wrk } from './lib/loopback.mjs';
 import { BenchL7Agent } from './lib/l7-agent.mjs';
 
 if (process.getuid() !== 0) { console.log('# l7-profile: needs root (skipped)'); process.exit(0); }
-const PORT = num('port', 18094);
+const PORT = num('port', 0) || await freePort();
 const SECONDS = num('seconds', 6);
 const CONNS = num('conns', 32);
 const OUT = arg('out', '/tmp/l7.cpuprofile');

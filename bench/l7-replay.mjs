@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { arg, median, num } from './lib/loopback.mjs';
+import { arg, freePort, median, num } from './lib/loopback.mjs';
 
 const here = new URL('..', import.meta.url).pathname;
 const ROOT = (arg('root', here) + '/').replace(/\/+$/, '/');
@@ -31,7 +31,7 @@ async function record(file) {
   const { BenchL7Agent } = await import('./lib/l7-agent.mjs');
   const { forEachRecord } = await import(`${here}dist/src/native/ring-records.js`);
   const agent = new BenchL7Agent({ captureBytes: 1024, mode: 'kernel' });
-  const port = num('port', 18095);
+  const port = num('port', 0) || await freePort();
   const nginx = await startNginx({ port });
   const parts = [];
   let records = 0;

@@ -20,11 +20,12 @@ const { BpfObject } = await import(`${root}dist/src/native/bpf-object.js`);
 const { decodeTcpBatch, TcpEventView } = await import(`${root}dist/src/receivers/ebpf/probes/tcp/decode.js`);
 const { decodeProcessBatch, ProcessEventView } = await import(`${root}dist/src/receivers/ebpf/probes/process/decode.js`);
 const { checkTracefs } = await import(`${root}dist/src/native/env.js`);
+const { freePort } = await import('./lib/loopback.mjs');
 
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : def; };
 const ROUNDS = arg('rounds', 3);
 const SECONDS = arg('seconds', 3);
-const PORT = arg('port', 18089);
+const PORT = Number(arg('port', 0)) || await freePort();
 const list = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1].split(',') : def; };
 const MODES = list('modes', ['keepalive', 'close']);
 const ONLY = list('variants', null);
