@@ -4,7 +4,10 @@
 //       in ClickHouse 26.x (npm chdb, in this process): wall ms and process CPU ms per 10k rows, plain and
 //       gzip bodies (what `compress: gzip` makes the server decompress); the payload is read with
 //       INSERT … FROM INFILE (both formats the same way; chdb takes SQL text, so no HTTP layer here)
-//   (c) bytes per row on the wire, without and with gzip (zlib level 6, @clickhouse/client's default)
+//   (c) bytes per row on the wire, without and with gzip (zlib level 6, @clickhouse/client's default);
+//       RowBinary requests also carry the names-and-types header once (~1 KiB for otel_traces)
+// `rowbinary` is what the exporter sends (RowBinaryWithNamesAndTypes); `rowbinary-plain` the same rows as
+// RowBinary without the header, to show what the server's type check costs.
 // Usage: npm run bench -- clickhouse-format   (BENCH_SECONDS=2 per encode case, BENCH_ROUNDS=9 server rounds)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -16,8 +19,8 @@ import { Session } from 'chdb';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(root, 'dist', p);
 const { traceRows, logRows, metricRows } = await import(dist('src/exporters/clickhouse/rows.js'));
-const { RowBinaryEncoder } = await import(dist('src/exporters/clickhouse/rowbinary.js'));
-const { ddlFor, insertFor } = await import(dist('src/exporters/clickhouse/schema.js'));
+const { RowBinaryEncoder, rowBinaryHeader } = await import(dist('src/exporters/clickhouse/rowbinary.js'));
+const { ddlFor, insertColumns, insertFor } = await import(dist('src/exporters/clickhouse/schema.js'));
 const { createDefaultClickhouseConfig } = await import(dist('src/exporters/clickhouse/config.js'));
 const { makeSpans, makeMetrics, makeLogs, testResource } = await import(dist('test/helpers/data.js'));
 const { gaugeMetric, resourceMetrics } = await import(dist('src/pdata/metrics.js'));
@@ -122,14 +125,22 @@ for (const t of ['otel_traces', 'otel_logs', 'otel_metrics_gauge', 'otel_metrics
 }
 
 const REPEAT = 10; // 10 consume calls' payloads merged into one INSERT (the queue merges up to 20k rows)
-async function insertOnce(parts, format, gzip, target) {
+// Server-side variants: JSONEachRow; RowBinary rows behind the RowBinaryWithNamesAndTypes header (what
+// the exporter sends: one header per request); plain RowBinary (the same rows, no header, no type check).
+const SERVER_FORMATS = ['jsoneachrow', 'rowbinary', 'rowbinary-plain'];
+async function insertOnce(parts, variant, gzip, target) {
   let wall = 0;
   let cpu = 0;
+  const format = variant === 'jsoneachrow' ? 'jsoneachrow' : 'rowbinary';
   for (const [kind, data] of parts) {
-    const body = Buffer.concat(Array.from({ length: REPEAT }, () => data));
+    let sql = insertFor(kind, target, format);
+    const chunks = Array.from({ length: REPEAT }, () => data);
+    if (variant === 'rowbinary') chunks.unshift(rowBinaryHeader(kind, insertColumns(sql)));
+    if (variant === 'rowbinary-plain') sql = sql.replace(/RowBinaryWithNamesAndTypes$/, 'RowBinary');
+    const body = Buffer.concat(chunks);
     const file = join(dir, `in-${kind}.${gzip ? 'gz' : 'bin'}`);
     writeFileSync(file, gzip ? gzipSync(body) : body);
-    const sql = insertFor(kind, target, format).replace(/ FORMAT (\w+)$/, ` FROM INFILE '${file}'${gzip ? " COMPRESSION 'gzip'" : ''} FORMAT $1`);
+    sql = sql.replace(/ FORMAT (\w+)$/, ` FROM INFILE '${file}'${gzip ? " COMPRESSION 'gzip'" : ''} FORMAT $1`);
     const c0 = process.cpuUsage();
     const w0 = process.hrtime.bigint();
     await session.queryAsync(sql);
@@ -144,21 +155,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const version = (await session.queryAsync('SELECT version()', { format: 'TabSeparated' })).text().trim();
 for (const [label, target] of [['MergeTree tables (the exporter\'s DDL, trace-id MV included; merges stopped)', cfg], ['Null-engine copies (parse only)', nullCfg]]) {
   console.log(`\n## (b) ClickHouse ${version} (chdb, in-process): INSERT into ${label}, ${REPEAT}× one consume call's rows per statement, median of ${ROUNDS} rounds, per 10k rows\n`);
-  console.log(`${'case'.padEnd(24)} ${'format'.padEnd(12)} ${'body'.padEnd(5)} ${'wall ms'.padStart(8)} ${'CPU ms'.padStart(8)}`);
+  console.log(`${'case'.padEnd(24)} ${'format'.padEnd(15)} ${'body'.padEnd(5)} ${'wall ms'.padStart(8)} ${'CPU ms'.padStart(8)}`);
   for (const c of cases) {
     for (const gzip of [false, true]) {
-      const res = Object.fromEntries(FORMATS.map((f) => [f, { wall: [], cpu: [] }]));
-      for (const f of FORMATS) await insertOnce(payloads.get(`${c.name}/${f}`), f, gzip, target); // warm up
+      const res = Object.fromEntries(SERVER_FORMATS.map((f) => [f, { wall: [], cpu: [] }]));
+      const payload = (f) => payloads.get(`${c.name}/${f === 'jsoneachrow' ? f : 'rowbinary'}`);
+      for (const f of SERVER_FORMATS) await insertOnce(payload(f), f, gzip, target); // warm up
       for (let r = 0; r < ROUNDS; r++) {
-        for (const f of r % 2 ? FORMATS : [...FORMATS].reverse()) { // alternate the order
-          const x = await insertOnce(payloads.get(`${c.name}/${f}`), f, gzip, target);
+        for (const f of r % 2 ? SERVER_FORMATS : [...SERVER_FORMATS].reverse()) { // alternate the order
+          const x = await insertOnce(payload(f), f, gzip, target);
           res[f].wall.push(x.wall);
           res[f].cpu.push(x.cpu);
         }
       }
       const per10k = 10_000 / (REPEAT * c.rows);
-      for (const f of FORMATS) {
-        console.log(`${c.name.padEnd(24)} ${f.padEnd(12)} ${(gzip ? 'gzip' : 'plain').padEnd(5)} ${(median(res[f].wall) * per10k).toFixed(1).padStart(8)} ${(median(res[f].cpu) * per10k).toFixed(1).padStart(8)}`);
+      for (const f of SERVER_FORMATS) {
+        console.log(`${c.name.padEnd(24)} ${f.padEnd(15)} ${(gzip ? 'gzip' : 'plain').padEnd(5)} ${(median(res[f].wall) * per10k).toFixed(1).padStart(8)} ${(median(res[f].cpu) * per10k).toFixed(1).padStart(8)}`);
       }
     }
   }

@@ -233,6 +233,24 @@ describe('clickhouse exporter → ClickHouse (chdb)', () => {
     }
   });
 
+  test('RowBinary against a table whose column type changed: a permanent error (the header\'s types are checked), not retried', { timeout: 60_000 }, async () => {
+    const warm = await startService(yaml('e2e_types', '', ['traces']));
+    await warm.receiver().traces!.consumeTraces(makeSpans(2));
+    await warm.stop();
+    assert.equal(await waitCount('SELECT count() AS c FROM e2e_types.otel_traces', 2), 2);
+    await ch.sql('ALTER TABLE e2e_types.otel_traces MODIFY COLUMN Duration Int32');
+    const svc = await startService(yaml('e2e_types', '', ['traces']));
+    try {
+      await svc.receiver().traces!.consumeTraces(makeSpans(3));
+      await svc.service.shutdown();
+      // (ClickHouse answers INCORRECT_DATA "Type of 'Duration' must be Int32, not UInt64" from the header check.)
+      assert.equal(svc.counter('sonde_exporter_dropped_items_total', { reason: 'permanent_error' }), 3);
+      assert.equal(svc.counter('sonde_exporter_retries_total'), 0);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   test(`outage: ClickHouse stopped for ${OUTAGE_MS / 1000}s while spans keep flowing; every span is inserted exactly once`, { timeout: OUTAGE_MS + 90_000 }, async () => {
     const svc = await startService(yaml('e2e_outage', '', ['traces']));
     let sent = 0;

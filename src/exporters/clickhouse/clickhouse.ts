@@ -11,9 +11,9 @@ import type { Request } from '../../helpers/exporter-helper.js';
 import type { Logger } from '../../service/logger.js';
 import { VERSION } from '../../version.js';
 import type { ClickhouseConfig } from './config.js';
-import { RowBinaryEncoder } from './rowbinary.js';
+import { RowBinaryEncoder, rowBinaryHeader } from './rowbinary.js';
 import { logRows, metricRows, traceRows } from './rows.js';
-import { INSERT_FORMATS, ddlFor, insertFor } from './schema.js';
+import { INSERT_FORMATS, ddlFor, insertColumns, insertFor } from './schema.js';
 import type { InsertFormat, MetricKind } from './schema.js';
 
 /**
@@ -77,8 +77,8 @@ export class ClickhouseExporter implements Component {
     this.#helper = new ExporterHelper(set, {
       signal, timeoutMs: cfg.timeout, queue: cfg.sending_queue, retry: cfg.retry_on_failure,
       push: (req, sig) => this.#push(req, sig),
-      // JSONEachRow payloads end with a newline and RowBinary has no header, so payloads of one key
-      // (table and format) concatenate into more rows.
+      // JSONEachRow payloads end with a newline and RowBinary rows are queued without their header (sent
+      // in front of each request), so payloads of one key (table and format) concatenate into more rows.
       merge: (parts) => Buffer.concat(parts),
     });
   }
@@ -117,9 +117,10 @@ export class ClickhouseExporter implements Component {
     if (!Object.hasOwn(INSERT_FORMATS, format)) throw new PermanentError(`clickhouse: queued payload has an unknown format (key "${req.key}")`);
     try {
       await this.#ensureSchema(signal);
+      const query = insertFor(kind, this.#cfg, format);
       const res = await client.exec({
-        query: insertFor(kind, this.#cfg, format),
-        values: Readable.from([req.data]),
+        query,
+        values: Readable.from(format === 'rowbinary' ? [this.#header(kind, query), req.data] : [req.data]),
         abort_signal: signal,
         clickhouse_settings: this.#cfg.async_insert ? { async_insert: 1, wait_for_async_insert: 1 } : {},
       });
@@ -128,6 +129,16 @@ export class ClickhouseExporter implements Component {
       if (SCHEMA_GONE.has(String((e as { code?: unknown }).code))) this.#schema = undefined;
       throw classify(e);
     }
+  }
+
+  #headers = new Map<TableKind, Buffer>();
+  #header(kind: TableKind, insert: string): Buffer {
+    let h = this.#headers.get(kind);
+    if (!h) {
+      h = rowBinaryHeader(kind, insertColumns(insert));
+      this.#headers.set(kind, h);
+    }
+    return h;
   }
 
   #rows(kind: TableKind, lines: string[], items: number): Request {

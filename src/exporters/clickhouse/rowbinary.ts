@@ -237,6 +237,60 @@ function temporality(m: MetricData): number {
   return m.aggregationTemporality === AggregationTemporality.DELTA ? 1 : 2;
 }
 
+const MAP = 'Map(LowCardinality(String), String)';
+const LC = 'LowCardinality(String)';
+const DT = 'DateTime64(9)';
+const METRIC_COMMON: Record<string, string> = {
+  ResourceAttributes: MAP, ResourceSchemaUrl: 'String', ScopeName: 'String', ScopeVersion: 'String', ScopeAttributes: MAP,
+  ScopeDroppedAttrCount: 'UInt32', ScopeSchemaUrl: 'String', ServiceName: LC, MetricName: 'String', MetricDescription: 'String',
+  MetricUnit: 'String', Attributes: MAP, StartTimeUnix: DT, TimeUnix: DT, Flags: 'UInt32',
+  'Exemplars.FilteredAttributes': `Array(${MAP})`, 'Exemplars.TimeUnix': `Array(${DT})`, 'Exemplars.Value': 'Array(Float64)',
+  'Exemplars.SpanId': 'Array(String)', 'Exemplars.TraceId': 'Array(String)', AggregationTemporality: 'Int32',
+  Count: 'UInt64', Sum: 'Float64', Min: 'Float64', Max: 'Float64',
+};
+/**
+ * The ClickHouse type of every column this encoder writes, per table kind, as in sql/*_table.sql (a unit
+ * test compares them with the DDL). They go into the RowBinaryWithNamesAndTypes header, so ClickHouse
+ * checks them against the table: a column whose type was changed is a clear error (INCORRECT_DATA,
+ * "Type of 'Duration' must be Int32, not UInt64") instead of bytes read as another type.
+ */
+export const COLUMN_TYPES: Record<'traces' | 'logs' | MetricKind, Record<string, string>> = {
+  traces: {
+    Timestamp: DT, TraceId: 'String', SpanId: 'String', ParentSpanId: 'String', TraceState: 'String', SpanName: LC, SpanKind: LC,
+    ServiceName: LC, ResourceAttributes: MAP, ScopeName: 'String', ScopeVersion: 'String', SpanAttributes: MAP, Duration: 'UInt64',
+    StatusCode: LC, StatusMessage: 'String', 'Events.Timestamp': `Array(${DT})`, 'Events.Name': `Array(${LC})`,
+    'Events.Attributes': `Array(${MAP})`, 'Links.TraceId': 'Array(String)', 'Links.SpanId': 'Array(String)',
+    'Links.TraceState': 'Array(String)', 'Links.Attributes': `Array(${MAP})`,
+  },
+  logs: {
+    Timestamp: DT, TraceId: 'String', SpanId: 'String', TraceFlags: 'UInt8', SeverityText: LC, SeverityNumber: 'UInt8',
+    ServiceName: LC, Body: 'String', ResourceSchemaUrl: LC, ResourceAttributes: MAP, ScopeSchemaUrl: LC, ScopeName: 'String',
+    ScopeVersion: LC, ScopeAttributes: MAP, LogAttributes: MAP,
+  },
+  gauge: { ...METRIC_COMMON, Value: 'Float64' },
+  sum: { ...METRIC_COMMON, Value: 'Float64', IsMonotonic: 'Bool' },
+  histogram: { ...METRIC_COMMON, BucketCounts: 'Array(UInt64)', ExplicitBounds: 'Array(Float64)' },
+  exp_histogram: { ...METRIC_COMMON, Scale: 'Int32', ZeroCount: 'UInt64', PositiveOffset: 'Int32', PositiveBucketCounts: 'Array(UInt64)', NegativeOffset: 'Int32', NegativeBucketCounts: 'Array(UInt64)' },
+  summary: {}, // not written
+};
+
+/**
+ * The RowBinaryWithNamesAndTypes header for an INSERT's column list: column count, the names, then the
+ * types. Rows are queued without it (payloads concatenate); it is sent in front of each request.
+ */
+export function rowBinaryHeader(kind: 'traces' | 'logs' | MetricKind, columns: readonly string[]): Buffer {
+  const types = COLUMN_TYPES[kind];
+  const w = new RowBinaryWriter(4096);
+  w.varUInt(columns.length);
+  for (const c of columns) w.string(c);
+  for (const c of columns) {
+    const t = types[c];
+    if (t === undefined) throw new Error(`clickhouse: no RowBinary type for ${kind} column ${c}`);
+    w.string(t);
+  }
+  return w.finish();
+}
+
 /** Exemplars.FilteredAttributes, .TimeUnix, .Value, .SpanId, .TraceId: five empty arrays. */
 const NO_EXEMPLARS = Buffer.alloc(5);
 

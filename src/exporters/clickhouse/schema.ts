@@ -80,8 +80,11 @@ export function ddlFor(signal: Signal, cfg: ClickhouseConfig): string[] {
   return out;
 }
 
-/** Insert formats: the value of the `format` setting → the ClickHouse format name. */
-export const INSERT_FORMATS = { rowbinary: 'RowBinary', jsoneachrow: 'JSONEachRow' } as const;
+/**
+ * Insert formats: the value of the `format` setting → the ClickHouse format name. `rowbinary` is sent as
+ * RowBinaryWithNamesAndTypes (RowBinary rows behind a names-and-types header, see rowbinary.ts).
+ */
+export const INSERT_FORMATS = { rowbinary: 'RowBinaryWithNamesAndTypes', jsoneachrow: 'JSONEachRow' } as const;
 export type InsertFormat = keyof typeof INSERT_FORMATS;
 
 /**
@@ -93,4 +96,9 @@ export function insertFor(kind: 'traces' | 'logs' | MetricKind, cfg: ClickhouseC
     : kind === 'logs' ? render('logs_insert', cfg, cfg.logs_table_name)
       : render(`metrics_${kind}_insert`, cfg, metricTable(cfg, kind));
   return sql.replace(/FORMAT JSONEachRow$/, `FORMAT ${INSERT_FORMATS[format]}`);
+}
+
+/** The column names of an INSERT statement from insertFor, in order. */
+export function insertColumns(insert: string): string[] {
+  return insert.slice(insert.indexOf('(') + 1, insert.lastIndexOf(')')).split(',').map((c) => c.trim().replace(/`/g, ''));
 }

@@ -2,7 +2,8 @@
 // precision, maps, unicode), and every table's rows decoded back with the column types read from the
 // exporter's own DDL (sql/*_table.sql) in the INSERT's column order, compared with the JSONEachRow rows
 // of the same data (both formats must carry the same values). Also: the exporter sends each format with
-// its INSERT … FORMAT and queue key, and old (format-less) queue keys are JSONEachRow.
+// its INSERT … FORMAT and queue key (RowBinary as RowBinaryWithNamesAndTypes: the header's types are
+// the DDL's), and old (format-less) queue keys are JSONEachRow.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,9 +18,9 @@ import type { Issue } from '../../../src/config/schema.js';
 import { INVALID } from '../../../src/config/schema.js';
 import { parseQueueKey, queueKey } from '../../../src/exporters/clickhouse/clickhouse.js';
 import { clickhouseExporterFactory as factory } from '../../../src/exporters/clickhouse/factory.js';
-import { RowBinaryEncoder, RowBinaryWriter } from '../../../src/exporters/clickhouse/rowbinary.js';
+import { COLUMN_TYPES, RowBinaryEncoder, RowBinaryWriter, rowBinaryHeader } from '../../../src/exporters/clickhouse/rowbinary.js';
 import { logRows, metricRows, traceRows } from '../../../src/exporters/clickhouse/rows.js';
-import { insertFor, sqlDir } from '../../../src/exporters/clickhouse/schema.js';
+import { insertColumns, insertFor, sqlDir } from '../../../src/exporters/clickhouse/schema.js';
 import type { MetricKind } from '../../../src/exporters/clickhouse/schema.js';
 import { resourceMetrics, sumMetric } from '../../../src/pdata/metrics.js';
 import { SpanKind, SpanRecord, SpanStatusCode } from '../../../src/pdata/traces.js';
@@ -119,16 +120,16 @@ function ddlTypes(file: string): Map<string, string> {
   }
   for (const line of body.replace(nested, '').split('\n')) {
     const m = /^\s{4}(\w+) (.+?)(?: CODEC\(.*\))?(?: DEFAULT .*)?,?$/.exec(line);
-    if (m && m[1] !== 'INDEX') out.set(m[1], m[2]);
+    if (m && m[1] !== 'INDEX') out.set(m[1], m[2] === 'Boolean' ? 'Bool' : m[2]); // Boolean is an alias of Bool
   }
   return out;
 }
 
 /** The INSERT's column list, in order. */
-function insertColumns(kind: 'traces' | 'logs' | MetricKind): string[] {
+function columnsOf(kind: 'traces' | 'logs' | MetricKind): string[] {
   const sql = insertFor(kind, factory.createDefaultConfig(), 'rowbinary');
-  assert.match(sql, /\) FORMAT RowBinary$/);
-  return sql.slice(sql.indexOf('(') + 1, sql.lastIndexOf(')')).split(',').map((c) => c.trim().replace(/`/g, ''));
+  assert.match(sql, /\) FORMAT RowBinaryWithNamesAndTypes$/);
+  return insertColumns(sql);
 }
 
 class Reader {
@@ -162,7 +163,7 @@ class Reader {
       return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`; // the JSONEachRow text form
     }
     const fixed: Record<string, [number, () => unknown]> = {
-      UInt8: [1, () => b.readUInt8(p)], Boolean: [1, () => { const v = b.readUInt8(p); assert.ok(v <= 1); return v === 1; }],
+      UInt8: [1, () => b.readUInt8(p)], Bool: [1, () => { const v = b.readUInt8(p); assert.ok(v <= 1); return v === 1; }],
       UInt32: [4, () => b.readUInt32LE(p)], Int32: [4, () => b.readInt32LE(p)],
       UInt64: [8, () => Number(b.readBigUInt64LE(p))], Float64: [8, () => b.readDoubleLE(p)],
     };
@@ -190,7 +191,7 @@ class Reader {
 /** Decodes all rows of a RowBinary payload with the DDL's types for the INSERT's columns. */
 function decode(data: Buffer, kind: 'traces' | 'logs' | MetricKind, ddlFile: string): Array<Record<string, unknown>> {
   const types = ddlTypes(ddlFile);
-  const cols = insertColumns(kind);
+  const cols = columnsOf(kind);
   for (const c of cols) assert.ok(types.has(c), `INSERT column ${c} is in ${ddlFile}`);
   const r = new Reader(data);
   const rows: Array<Record<string, unknown>> = [];
@@ -225,6 +226,31 @@ function richSpans() {
   ];
 }
 
+const DDL: Record<string, string> = {
+  traces: 'traces_table.sql', logs: 'logs_table.sql', gauge: 'metrics_gauge_table.sql', sum: 'metrics_sum_table.sql',
+  histogram: 'metrics_histogram_table.sql', exp_histogram: 'metrics_exp_histogram_table.sql',
+};
+
+describe('RowBinaryWithNamesAndTypes header', () => {
+  test('the header types are the DDL types of every INSERT column', () => {
+    for (const [kind, file] of Object.entries(DDL) as Array<['traces' | 'logs' | MetricKind, string]>) {
+      const ddl = ddlTypes(file);
+      const cols = columnsOf(kind);
+      assert.deepEqual(Object.fromEntries(cols.map((c) => [c, COLUMN_TYPES[kind][c]])), Object.fromEntries(cols.map((c) => [c, ddl.get(c)])), kind);
+      // header = count, names, types
+      const r = new Reader(rowBinaryHeader(kind, cols));
+      const n = r.varUInt();
+      assert.equal(n, cols.length);
+      const names = Array.from({ length: n }, () => r.read('String'));
+      const types = Array.from({ length: n }, () => r.read('String'));
+      assert.deepEqual(names, cols);
+      assert.deepEqual(types, cols.map((c) => ddl.get(c)));
+      assert.equal(r.pos, r.b.length);
+    }
+    assert.throws(() => rowBinaryHeader('traces', ['Nope']), /no RowBinary type for traces column Nope/);
+  });
+});
+
 describe('RowBinary rows = JSONEachRow rows, decoded with the DDL types', () => {
   test('otel_traces (events, links, unknown SpanKind, negative duration clamped, 80 kB attribute)', () => {
     const spans = richSpans();
@@ -257,11 +283,10 @@ describe('RowBinary rows = JSONEachRow rows, decoded with the DDL types', () => 
     const rb = enc.metrics(md);
     const json = metricRows(md);
     assert.deepEqual([...rb.keys()].sort(), [...json.keys()].sort());
-    const ddl: Record<string, string> = { gauge: 'metrics_gauge_table.sql', sum: 'metrics_sum_table.sql', histogram: 'metrics_histogram_table.sql', exp_histogram: 'metrics_exp_histogram_table.sql' };
     for (const [kind, { data, items }] of rb) {
       const want = json.get(kind)!;
       assert.equal(items, want.items, kind);
-      assert.deepEqual(decode(data, kind, ddl[kind]), want.lines.map((l) => JSON.parse(l) as unknown), kind);
+      assert.deepEqual(decode(data, kind, DDL[kind]), want.lines.map((l) => JSON.parse(l) as unknown), kind);
     }
     // The encoder's buffers are reused: a second call yields the same bytes, not the first call's leftovers.
     const again = enc.metrics(md);
@@ -280,7 +305,7 @@ describe('clickhouse exporter formats', () => {
   });
 
   for (const format of ['rowbinary', 'jsoneachrow'] as const) {
-    test(`format ${format}: INSERT … FORMAT ${format === 'rowbinary' ? 'RowBinary' : 'JSONEachRow'} with the encoder's bytes`, async () => {
+    test(`format ${format}: INSERT … FORMAT ${format === 'rowbinary' ? 'RowBinaryWithNamesAndTypes (header + rows)' : 'JSONEachRow'} with the encoder's bytes`, async () => {
       const seen: Array<{ query: string; body: Buffer }> = [];
       const server = createServer((req, res) => {
         const chunks: Buffer[] = [];
@@ -306,8 +331,10 @@ describe('clickhouse exporter formats', () => {
         server.close();
       }
       assert.equal(seen.length, 1);
-      assert.match(seen[0].query, format === 'rowbinary' ? /^INSERT INTO `default`\.`otel_traces` \([\s\S]*`Links\.Attributes`\s*\) FORMAT RowBinary$/ : /FORMAT JSONEachRow$/);
-      const want = format === 'rowbinary' ? new RowBinaryEncoder().traces(spans) : Buffer.from(`${traceRows(spans).join('\n')}\n`);
+      assert.match(seen[0].query, format === 'rowbinary' ? /^INSERT INTO `default`\.`otel_traces` \([\s\S]*`Links\.Attributes`\s*\) FORMAT RowBinaryWithNamesAndTypes$/ : /FORMAT JSONEachRow$/);
+      const want = format === 'rowbinary'
+        ? Buffer.concat([rowBinaryHeader('traces', columnsOf('traces')), new RowBinaryEncoder().traces(spans)])
+        : Buffer.from(`${traceRows(spans).join('\n')}\n`);
       assert.deepEqual(seen[0].body, want);
     });
   }
