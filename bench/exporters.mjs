@@ -1,5 +1,5 @@
 // Exporter throughput on this machine: spans/s through `otlp` (gRPC) and `otlphttp`, samples/s through
-// `prometheusremotewrite`, rows/s through `clickhouse` (JSONEachRow encode + HTTP), each exporter in this
+// `prometheusremotewrite`, rows/s through `clickhouse` (RowBinary and JSONEachRow encode + HTTP; bench/clickhouse-format.mjs compares the formats in detail), each exporter in this
 // process (one JS thread) sending to a discard sink in a child process. Usage: npm run bench
 //   BENCH_SECONDS=5 (per case)
 import { spawn } from 'node:child_process';
@@ -73,6 +73,8 @@ for (let r = 0; r < 50; r++) {
 for (const v of ['1.0', '2.0']) {
   await run(`prometheusremotewrite RW ${v}, 5 shards`, prometheusRemoteWriteExporterFactory, 'metrics', { endpoint: `http://127.0.0.1:${httpPort}/api/v1/write`, remote_write_version: v }, rw, 0, 'samples', 'sonde_exporter_prometheusremotewrite_samples_sent_total');
 }
-await run('clickhouse JSONEachRow, traces, gzip', clickhouseExporterFactory, 'traces', { endpoint: `http://127.0.0.1:${httpPort}`, create_schema: false }, spans, 1000, 'rows', 'sonde_exporter_sent_spans_total');
-await run('clickhouse JSONEachRow, traces, no compression', clickhouseExporterFactory, 'traces', { endpoint: `http://127.0.0.1:${httpPort}`, create_schema: false, compress: 'none' }, spans, 1000, 'rows', 'sonde_exporter_sent_spans_total');
+for (const [label, format] of [['RowBinary', 'rowbinary'], ['JSONEachRow', 'jsoneachrow']]) {
+  await run(`clickhouse ${label}, traces, gzip`, clickhouseExporterFactory, 'traces', { endpoint: `http://127.0.0.1:${httpPort}`, create_schema: false, format }, spans, 1000, 'rows', 'sonde_exporter_sent_spans_total');
+  await run(`clickhouse ${label}, traces, no compression`, clickhouseExporterFactory, 'traces', { endpoint: `http://127.0.0.1:${httpPort}`, create_schema: false, compress: 'none', format }, spans, 1000, 'rows', 'sonde_exporter_sent_spans_total');
+}
 sink.kill();

@@ -4,7 +4,9 @@
 //
 // What it implements (enough for @clickhouse/client and hand-written HTTP):
 //   GET /ping and GET / -> "Ok.\n"
-//   SQL = ?query= + "\n" + body (INSERT ... FORMAT X rows follow the query in the body)
+//   SQL = ?query= + "\n" + body (INSERT ... FORMAT X rows follow the query in the body); for a binary
+//     input format (RowBinary*, Native) in ?query= the body is written to a file and inserted with
+//     `INSERT … FROM INFILE 'file' FORMAT X` (chdb takes SQL text, which cannot carry arbitrary bytes)
 //   param_* -> server-side query parameters, passed as `SET param_x = '<value as sent>'` so the engine
 //     parses the client's escaped-text values exactly as the HTTP interface does (chdb's queryBind
 //     would escape them a second time); multipart/form-data bodies (query + param_*) too
@@ -20,7 +22,9 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gzipSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Session } from 'chdb';
 
@@ -113,6 +117,11 @@ function toShimError(e: unknown): ShimError {
   return new ShimError(code, msg.startsWith('Code: ') ? msg : `Code: ${code}. DB::Exception: ${msg}`);
 }
 
+/** `INSERT INTO t (cols) FORMAT RowBinary…|Native` (the rows are the request body): statement, format. */
+const BINARY_INSERT = /^\s*(INSERT\s+INTO\s[\s\S]*?)\s+FORMAT\s+(RowBinary[A-Za-z]*|Native)\s*;?\s*$/i;
+const infileDir = mkdtempSync(join(tmpdir(), 'chdb-shim-infile-'));
+process.once('exit', () => rmSync(infileDir, { recursive: true, force: true }));
+
 function outputFormat(sql: string, defaultFormat: string): string {
   return /\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$/i.exec(sql)?.[1] ?? defaultFormat;
 }
@@ -124,7 +133,14 @@ async function execute(url: URL, body: Buffer, contentType: string): Promise<{ d
     for (const [k, v] of parseMultipart(body, contentType)) params.set(k, v);
     bodyText = '';
   }
-  const sql = [params.get('query') ?? '', bodyText].filter((s) => s !== '').join('\n');
+  let sql = [params.get('query') ?? '', bodyText].filter((s) => s !== '').join('\n');
+  let infile: string | undefined;
+  const binaryInsert = BINARY_INSERT.exec(params.get('query') ?? '');
+  if (binaryInsert && body.length > 0 && !/^multipart\/form-data/i.test(contentType)) {
+    infile = join(infileDir, `${randomUUID()}.bin`);
+    writeFileSync(infile, body);
+    sql = `${binaryInsert[1]} FROM INFILE ${quoteString(infile)} FORMAT ${binaryInsert[2]}`;
+  }
   if (sql.trim() === '') throw new ShimError(62, 'Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)');
   const bound = new Map<string, string>();
   const settings: Array<[string, string]> = [];
@@ -164,6 +180,7 @@ async function execute(url: URL, body: Buffer, contentType: string): Promise<{ d
     };
     return { data: r.bytes(), format, summary };
   } finally {
+    if (infile !== undefined) rmSync(infile, { force: true });
     for (const k of applied) await session.queryAsync(`SET ${k} = DEFAULT`).catch(() => undefined);
     if (database !== undefined && database !== '') await session.queryAsync('USE default').catch(() => undefined);
   }

@@ -11,9 +11,10 @@ import type { Request } from '../../helpers/exporter-helper.js';
 import type { Logger } from '../../service/logger.js';
 import { VERSION } from '../../version.js';
 import type { ClickhouseConfig } from './config.js';
+import { RowBinaryEncoder, rowBinaryHeader } from './rowbinary.js';
 import { logRows, metricRows, traceRows } from './rows.js';
-import { ddlFor, insertFor } from './schema.js';
-import type { MetricKind } from './schema.js';
+import { INSERT_FORMATS, ddlFor, insertColumns, insertFor } from './schema.js';
+import type { InsertFormat, MetricKind } from './schema.js';
 
 /**
  * ClickHouse error codes that mean the data (or the schema) is wrong, so a retry cannot help: parse and
@@ -35,9 +36,27 @@ function classify(err: unknown): Error {
 
 const NEWLINE = Buffer.from('\n');
 
+type TableKind = 'traces' | 'logs' | MetricKind;
+
 /**
- * The `clickhouse` exporter for one signal: rows of the clickhouseexporter schema as JSONEachRow,
- * queued per table (the table kind is the merge key) by the exporter helper and INSERTed with
+ * Queue key of a payload: the table kind, plus `:rowbinary` for RowBinary. JSONEachRow keeps the bare
+ * kind, the key of every payload written before RowBinary existed, so persistent-queue records from
+ * older versions (and from a run with the other `format`) are still sent in the format they were
+ * encoded in; requests of different formats never merge (different keys).
+ */
+export function queueKey(kind: TableKind, format: InsertFormat): string {
+  return format === 'jsoneachrow' ? kind : `${kind}:${format}`;
+}
+
+export function parseQueueKey(key: string): { kind: TableKind; format: InsertFormat } {
+  const i = key.indexOf(':');
+  if (i < 0) return { kind: key as TableKind, format: 'jsoneachrow' };
+  return { kind: key.slice(0, i) as TableKind, format: key.slice(i + 1) as InsertFormat };
+}
+
+/**
+ * The `clickhouse` exporter for one signal: rows of the clickhouseexporter schema as RowBinary or
+ * JSONEachRow (`format`), queued per table (the table kind is the merge key) by the exporter helper and INSERTed with
  * @clickhouse/client. The schema is created on first use (create_schema), so an agent started while
  * ClickHouse is down still starts and queues.
  */
@@ -49,6 +68,7 @@ export class ClickhouseExporter implements Component {
   readonly #helper: ExporterHelper;
   #client?: ClickHouseClient;
   #schema?: Promise<void>;
+  #rb?: RowBinaryEncoder;
 
   constructor(set: Settings, cfg: ClickhouseConfig, signal: Signal) {
     this.#cfg = cfg;
@@ -57,7 +77,8 @@ export class ClickhouseExporter implements Component {
     this.#helper = new ExporterHelper(set, {
       signal, timeoutMs: cfg.timeout, queue: cfg.sending_queue, retry: cfg.retry_on_failure,
       push: (req, sig) => this.#push(req, sig),
-      // JSONEachRow payloads end with a newline, so they concatenate into more rows.
+      // JSONEachRow payloads end with a newline and RowBinary rows are queued without their header (sent
+      // in front of each request), so payloads of one key (table and format) concatenate into more rows.
       merge: (parts) => Buffer.concat(parts),
     });
   }
@@ -92,11 +113,14 @@ export class ClickhouseExporter implements Component {
   async #push(req: Request, signal: AbortSignal): Promise<void> {
     const client = this.#client;
     if (!client) throw new RetryableError('clickhouse exporter not started');
+    const { kind, format } = parseQueueKey(req.key);
+    if (!Object.hasOwn(INSERT_FORMATS, format)) throw new PermanentError(`clickhouse: queued payload has an unknown format (key "${req.key}")`);
     try {
       await this.#ensureSchema(signal);
+      const query = insertFor(kind, this.#cfg, format);
       const res = await client.exec({
-        query: insertFor(req.key as 'traces' | 'logs' | MetricKind, this.#cfg),
-        values: Readable.from([req.data]),
+        query,
+        values: Readable.from(format === 'rowbinary' ? [this.#header(kind, query), req.data] : [req.data]),
         abort_signal: signal,
         clickhouse_settings: this.#cfg.async_insert ? { async_insert: 1, wait_for_async_insert: 1 } : {},
       });
@@ -107,16 +131,44 @@ export class ClickhouseExporter implements Component {
     }
   }
 
-  #rows(key: string, lines: string[], items: number): Request {
-    const data = Buffer.concat([Buffer.from(lines.join('\n')), NEWLINE]);
-    return { key, data, items, partition: 0 };
+  #headers = new Map<TableKind, Buffer>();
+  #header(kind: TableKind, insert: string): Buffer {
+    let h = this.#headers.get(kind);
+    if (!h) {
+      h = rowBinaryHeader(kind, insertColumns(insert));
+      this.#headers.set(kind, h);
+    }
+    return h;
   }
 
-  consumeTraces = (td: Traces): Promise<void> => this.#helper.enqueue(td.length ? [this.#rows('traces', traceRows(td), td.length)] : []);
-  consumeLogs = (ld: Logs): Promise<void> => this.#helper.enqueue(ld.length ? [this.#rows('logs', logRows(ld), ld.length)] : []);
+  #rows(kind: TableKind, lines: string[], items: number): Request {
+    const data = Buffer.concat([Buffer.from(lines.join('\n')), NEWLINE]);
+    return { key: queueKey(kind, 'jsoneachrow'), data, items, partition: 0 };
+  }
+
+  #encoder(): RowBinaryEncoder | undefined {
+    if (this.#cfg.format !== 'rowbinary') return undefined;
+    return (this.#rb ??= new RowBinaryEncoder());
+  }
+
+  consumeTraces = (td: Traces): Promise<void> => {
+    if (!td.length) return this.#helper.enqueue([]);
+    const rb = this.#encoder();
+    return this.#helper.enqueue([rb ? { key: queueKey('traces', 'rowbinary'), data: rb.traces(td), items: td.length, partition: 0 } : this.#rows('traces', traceRows(td), td.length)]);
+  };
+  consumeLogs = (ld: Logs): Promise<void> => {
+    if (!ld.length) return this.#helper.enqueue([]);
+    const rb = this.#encoder();
+    return this.#helper.enqueue([rb ? { key: queueKey('logs', 'rowbinary'), data: rb.logs(ld), items: ld.length, partition: 0 } : this.#rows('logs', logRows(ld), ld.length)]);
+  };
   consumeMetrics = (md: Metrics): Promise<void> => {
     const reqs: Request[] = [];
-    for (const [kind, { lines, items }] of metricRows(md)) reqs.push(this.#rows(kind, lines, items));
+    const rb = this.#encoder();
+    if (rb) {
+      for (const [kind, { data, items }] of rb.metrics(md)) reqs.push({ key: queueKey(kind, 'rowbinary'), data, items, partition: 0 });
+    } else {
+      for (const [kind, { lines, items }] of metricRows(md)) reqs.push(this.#rows(kind, lines, items));
+    }
     return this.#helper.enqueue(reqs);
   };
 

@@ -80,9 +80,25 @@ export function ddlFor(signal: Signal, cfg: ClickhouseConfig): string[] {
   return out;
 }
 
-/** INSERT … FORMAT JSONEachRow for a table kind. */
-export function insertFor(kind: 'traces' | 'logs' | MetricKind, cfg: ClickhouseConfig): string {
-  if (kind === 'traces') return render('traces_insert', cfg, cfg.traces_table_name);
-  if (kind === 'logs') return render('logs_insert', cfg, cfg.logs_table_name);
-  return render(`metrics_${kind}_insert`, cfg, metricTable(cfg, kind));
+/**
+ * Insert formats: the value of the `format` setting → the ClickHouse format name. `rowbinary` is sent as
+ * RowBinaryWithNamesAndTypes (RowBinary rows behind a names-and-types header, see rowbinary.ts).
+ */
+export const INSERT_FORMATS = { rowbinary: 'RowBinaryWithNamesAndTypes', jsoneachrow: 'JSONEachRow' } as const;
+export type InsertFormat = keyof typeof INSERT_FORMATS;
+
+/**
+ * INSERT INTO t (columns…) FORMAT <format> for a table kind. The sql/*_insert.sql files hold the column
+ * list (the order RowBinary rows are written in) and end with `FORMAT JSONEachRow`, replaced here.
+ */
+export function insertFor(kind: 'traces' | 'logs' | MetricKind, cfg: ClickhouseConfig, format: InsertFormat = 'jsoneachrow'): string {
+  const sql = kind === 'traces' ? render('traces_insert', cfg, cfg.traces_table_name)
+    : kind === 'logs' ? render('logs_insert', cfg, cfg.logs_table_name)
+      : render(`metrics_${kind}_insert`, cfg, metricTable(cfg, kind));
+  return sql.replace(/FORMAT JSONEachRow$/, `FORMAT ${INSERT_FORMATS[format]}`);
+}
+
+/** The column names of an INSERT statement from insertFor, in order. */
+export function insertColumns(insert: string): string[] {
+  return insert.slice(insert.indexOf('(') + 1, insert.lastIndexOf(')')).split(',').map((c) => c.trim().replace(/`/g, ''));
 }
