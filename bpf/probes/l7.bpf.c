@@ -411,6 +411,26 @@ static __always_inline int try_detect(struct __sk_buff *skb, const struct seg *s
 	return 1;
 }
 
+/*
+ * When the segment passed. Egress: the departure time TCP stamped on it (skb->tstamp, EDT, set by
+ * __tcp_transmit_skb for every segment a full TCP socket sends: CLOCK_MONOTONIC like
+ * bpf_ktime_get_ns(), from the clock TCP refreshed for this transmit; later than now only when the
+ * socket is paced and fq holds the segment until then). Reading it instead of the clock saves ~35 ns
+ * per egress segment (BENCHMARKS.md). Ingress: the receive stamp is absent or CLOCK_REALTIME, so the
+ * clock is read.
+ */
+static __always_inline __u64 seg_time(struct __sk_buff *skb, int egress)
+{
+	__u64 t;
+
+	if (egress) {
+		t = skb->tstamp;
+		if (t)
+			return t;
+	}
+	return bpf_ktime_get_ns();
+}
+
 static __always_inline int handle(struct __sk_buff *skb, int egress)
 {
 	__u8 dir = egress ? L7_DIR_EGRESS : L7_DIR_INGRESS;
@@ -436,7 +456,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		return 1;
 	if (st->state & L7_STATE_IGNORED)
 		return 1;
-	now = bpf_ktime_get_ns();
+	now = seg_time(skb, egress);
 	if (!st->protocol && !try_detect(skb, &s, cookie, now, st, egress))
 		return 1;
 
@@ -473,7 +493,8 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		if (!st->req_start_ns)
 			st->req_start_ns = now;
 	} else if (st->req_start_ns) {
-		latency = now - st->req_start_ns;
+		/* egress stamps come from TCP's clock (seg_time): never report a negative latency */
+		latency = now > st->req_start_ns ? now - st->req_start_ns : 0;
 		st->req_start_ns = 0;
 	}
 	if (egress)

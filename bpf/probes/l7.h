@@ -83,7 +83,7 @@ struct l7_detector {
 
 /* DATA and CLOSE records. DATA is followed by `captured` payload bytes (the record's tail). */
 struct l7_event {
-	__u64 ts_ns;      /* bpf_ktime_get_ns() when the segment passed (egress: sent; ingress: arrived) */
+	__u64 ts_ns;      /* CLOCK_MONOTONIC when the segment passed (egress: sent, TCP's departure stamp; ingress: arrived) */
 	__u64 cookie;     /* socket cookie */
 	__u64 latency_ns; /* DATA, first response segment: since the first byte of the oldest unanswered request */
 	__u32 type;       /* enum l7_event_type */
