@@ -6,15 +6,15 @@
 // Per variant: throughput ratio to the adjacent off run, wrk+nginx CPU per request, BPF ns per request and
 // each l7 program's ns per run as median/min over the rounds (the min is the steadiest figure when other
 // load comes and goes).
-//   node bench/l7-kernel-ab.mjs --roots base=/work/wt/main-base,new=. [--rounds 12] [--seconds 1] [--port 18093] [--no-bpf-stats]
+//   node bench/l7-kernel-ab.mjs --roots base=/work/wt/main-base,new=. [--rounds 12] [--seconds 1] [--port N] [--no-bpf-stats]
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { arg, bpfStats, CLK_TCK, diffStats, median, num, procTicks, startNginx, wrk } from './lib/loopback.mjs';
+import { arg, bpfStats, CLK_TCK, diffStats, freePort, median, num, procTicks, startNginx, wrk } from './lib/loopback.mjs';
 
 if (process.getuid() !== 0) { console.log('# l7-kernel-ab: needs root (skipped)'); process.exit(0); }
 const ROUNDS = num('rounds', 12);
 const SECONDS = num('seconds', 1);
-const PORT = num('port', 18093);
+const PORT = num('port', 0) || await freePort();
 const CONNS = num('conns', 32);
 const roots = Object.fromEntries(arg('roots', `new=${new URL('..', import.meta.url).pathname}`).split(',').map((kv) => {
   const [name, dir] = kv.split('=');
