@@ -111,13 +111,31 @@ export interface SpanRecordInit {
  * `new SpanRecord()` without an init makes an empty span for a producer to fill field by field (it assigns
  * `attributes`: the empty default is shared and frozen).
  */
+/**
+ * A span's parts that producers on the hot path leave at their defaults: the ids as hex strings (made from
+ * the lanes only when read), the trace state, links and events. One object made on the first write or
+ * hex read, instead of six fields in every span (a tick's spans are all alive until encoded: scavenges
+ * copy them).
+ */
+class SpanExtra {
+  /** The ids as hex strings; null: not made yet from the lanes (the id's idLanes bit is set). */
+  traceId: string | null;
+  spanId: string | null;
+  parentSpanId: string | null;
+  traceState = '';
+  links: Link[] = NO_LINKS;
+  events: TimedEvent[] = NO_EVENTS;
+
+  constructor(idLanes: number) {
+    this.traceId = (idLanes & ID_TRACE) !== 0 ? null : '';
+    this.spanId = (idLanes & ID_SPAN) !== 0 ? null : '';
+    this.parentSpanId = (idLanes & ID_PARENT) !== 0 ? null : '';
+  }
+}
+
 export class SpanRecord implements ReadableSpan {
   name = '';
   kind: SpanKind = SpanKind.INTERNAL;
-  /** The ids as hex strings; null: not made yet from the lanes below. */
-  #traceId: string | null = '';
-  #spanId: string | null = '';
-  #parentSpanId: string | null = '';
   /**
    * Which ids are held as 32-bit lanes (ID_TRACE | ID_SPAN | ID_PARENT, set by setIdLanes): trace id =
    * t0..t3, span id = s0 s1, parent span id = p0 p1, each lane 8 hex digits of the id in order. A producer
@@ -134,7 +152,6 @@ export class SpanRecord implements ReadableSpan {
   p0 = 0;
   p1 = 0;
   traceFlags: number = TraceFlags.SAMPLED;
-  traceState = '';
   /** Wall-clock start and end: seconds since the epoch and nanoseconds within the second. */
   startSeconds = 0;
   startNanos = 0;
@@ -150,10 +167,10 @@ export class SpanRecord implements ReadableSpan {
   /** Shared attribute parts (null: none); meaningful only while `#attributes` is null. Keys do not overlap. */
   part0: AttributePart | null = null;
   part1: AttributePart | null = null;
-  links: Link[] = NO_LINKS;
-  events: TimedEvent[] = NO_EVENTS;
   resource!: Resource;
   instrumentationScope!: InstrumentationScope;
+  /** Hex ids, trace state, links, events (SpanExtra); null: all at their defaults. */
+  #x: SpanExtra | null = null;
 
   constructor(init?: SpanRecordInit) {
     if (init === undefined) return;
@@ -211,29 +228,60 @@ export class SpanRecord implements ReadableSpan {
     return o;
   }
 
+  #extra(): SpanExtra {
+    return (this.#x ??= new SpanExtra(this.idLanes));
+  }
+
   get traceId(): string {
-    return (this.#traceId ??= hexLanes(4, this.t0, this.t1, this.t2, this.t3));
+    if ((this.idLanes & ID_TRACE) === 0) return this.#x?.traceId ?? '';
+    const x = this.#extra();
+    return (x.traceId ??= hexLanes(4, this.t0, this.t1, this.t2, this.t3));
   }
   set traceId(v: string) {
-    this.#traceId = v;
+    this.#extra().traceId = v;
     this.idLanes &= ~ID_TRACE;
   }
 
   get spanId(): string {
-    return (this.#spanId ??= hexLanes(2, this.s0, this.s1, 0, 0));
+    if ((this.idLanes & ID_SPAN) === 0) return this.#x?.spanId ?? '';
+    const x = this.#extra();
+    return (x.spanId ??= hexLanes(2, this.s0, this.s1, 0, 0));
   }
   set spanId(v: string) {
-    this.#spanId = v;
+    this.#extra().spanId = v;
     this.idLanes &= ~ID_SPAN;
   }
 
   /** '' for a root span. */
   get parentSpanId(): string {
-    return (this.#parentSpanId ??= hexLanes(2, this.p0, this.p1, 0, 0));
+    if ((this.idLanes & ID_PARENT) === 0) return this.#x?.parentSpanId ?? '';
+    const x = this.#extra();
+    return (x.parentSpanId ??= hexLanes(2, this.p0, this.p1, 0, 0));
   }
   set parentSpanId(v: string) {
-    this.#parentSpanId = v;
+    this.#extra().parentSpanId = v;
     this.idLanes &= ~ID_PARENT;
+  }
+
+  get traceState(): string {
+    return this.#x === null ? '' : this.#x.traceState;
+  }
+  set traceState(v: string) {
+    if (v !== '' || this.#x !== null) this.#extra().traceState = v;
+  }
+
+  get links(): Link[] {
+    return this.#x === null ? NO_LINKS : this.#x.links;
+  }
+  set links(v: Link[]) {
+    if (v !== NO_LINKS || this.#x !== null) this.#extra().links = v;
+  }
+
+  get events(): TimedEvent[] {
+    return this.#x === null ? NO_EVENTS : this.#x.events;
+  }
+  set events(v: TimedEvent[]) {
+    if (v !== NO_EVENTS || this.#x !== null) this.#extra().events = v;
   }
 
   /** Sets the ids as lanes (see idLanes); `hasParent` false: a root span. */
@@ -244,16 +292,18 @@ export class SpanRecord implements ReadableSpan {
     this.t3 = t3;
     this.s0 = s0;
     this.s1 = s1;
-    this.#traceId = null;
-    this.#spanId = null;
     if (hasParent) {
       this.p0 = p0;
       this.p1 = p1;
-      this.#parentSpanId = null;
       this.idLanes = ID_TRACE | ID_SPAN | ID_PARENT;
     } else {
-      this.#parentSpanId = '';
       this.idLanes = ID_TRACE | ID_SPAN;
+    }
+    const x = this.#x;
+    if (x !== null) {
+      x.traceId = null;
+      x.spanId = null;
+      x.parentSpanId = hasParent ? null : '';
     }
   }
 
@@ -304,10 +354,14 @@ export class SpanRecord implements ReadableSpan {
     const c = new SpanRecord();
     c.name = this.name;
     c.kind = this.kind;
-    c.#traceId = this.#traceId;
-    c.#spanId = this.#spanId;
-    c.#parentSpanId = this.#parentSpanId;
     c.idLanes = this.idLanes;
+    const x = this.#x;
+    if (x !== null) {
+      const cx = c.#extra();
+      cx.traceId = x.traceId;
+      cx.spanId = x.spanId;
+      cx.parentSpanId = x.parentSpanId;
+    }
     c.t0 = this.t0;
     c.t1 = this.t1;
     c.t2 = this.t2;

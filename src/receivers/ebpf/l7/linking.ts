@@ -85,10 +85,41 @@ const MAX_SCAN = 64;
 const NONE: Entry[] = [];
 const MAX_CANDIDATES = 4;
 
+/** Entry#flags bits. */
+const F_CLIENT = 1;
+const F_KEY = 2;
+const F_OWN = 4;
+const F_PARENT = 8;
+const F_FINAL = 16;
+const F_WAITING = 32;
+const F_GONE = 64;
+/** peerLocal is known (true or false), and its value. */
+const F_PEER_KNOWN = 128;
+const F_PEER_LOCAL = 256;
+/** LinkReason as an index into REASONS, 3 bits. */
+const REASON_SHIFT = 9;
+const REASON_MASK = 7 << REASON_SHIFT;
+/** traceFlags, 8 bits. */
+const FLAGS_SHIFT = 16;
+const FLAGS_MASK = 255 << FLAGS_SHIFT;
+const REASONS: readonly LinkReason[] = ['root', 'traceparent', 'thread', 'peer', 'derived'];
+const REASON_INDEX: Record<LinkReason, number> = { root: 0, traceparent: 1, thread: 2, peer: 3, derived: 4 };
+
+/** An entry's rarely set parts (most entries never have any): made on the first non-default write. */
+class EntryMore {
+  traceState = '';
+  link: LinkedSpan['link'] = undefined;
+  candidates: Entry[] | null = null;
+  dependents: Entry[] | null = null;
+}
+
 /**
  * One exchange: the L7Event itself when the connection tracker made it through Linker.event() (else a copy
  * of a pushed event's fields), and its LinkedSpan once final — one object from the parser's record to
- * the span. Times are read from the record (a double in a field is a heap box of its own).
+ * the span. Times are read from the record (a double in a field is a heap box of its own). Entries live
+ * until retainNs after they are final (scavenges copy them, often twice), so they are kept small: the
+ * booleans, the link reason and the trace flags share one integer, and what is rarely set (trace state,
+ * far-end link, candidate parents, dependents) sits in a side object made on first use.
  */
 class Entry implements LinkedSpan, L7Event {
   readonly record: L7Record;
@@ -97,19 +128,18 @@ class Entry implements LinkedSpan, L7Event {
   readonly reqTid: number;
   readonly respTid: number;
   readonly ordinal: number;
-  readonly inboundInFlight: number | undefined;
-  readonly peerLocal: boolean | undefined;
-  readonly isClient: boolean;
+  /** inboundInFlight, -1 when unknown. */
+  readonly inflight: number;
+  /** F_* bits, the reason and the trace flags. */
+  flags: number;
   /**
-   * The exchange key shared with the far end exists (exact ordinals, deriveIds): its finished lanes k0..k3.
-   * Without a key, k0..k3 hold the exchange's own random trace id once ownTrace() made one (ownSet).
+   * The exchange key shared with the far end exists (exact ordinals, deriveIds: F_KEY): its finished lanes
+   * k0..k3. Without a key, k0..k3 hold the exchange's own random trace id once ownTrace() made one (F_OWN).
    */
-  readonly hasKey: boolean;
   k0: number;
   k1: number;
   k2: number;
   k3: number;
-  #ownSet: boolean;
   /** Ids as lanes (LinkedSpan): the span id from the start, the trace and parent ids once final. */
   readonly s0: number;
   readonly s1: number;
@@ -117,23 +147,11 @@ class Entry implements LinkedSpan, L7Event {
   t1 = 0;
   t2 = 0;
   t3 = 0;
-  hasParent = false;
   p0 = 0;
   p1 = 0;
-  traceState = '';
-  traceFlags = 1;
-  reason: LinkReason = 'root';
-  link: LinkedSpan['link'] = undefined;
   /** The local parent, once known (it may not be final yet). */
   parent: Entry | null = null;
-  /** Thread-parent candidates seen while waiting (several in-flight requests: decided at the deadline). */
-  candidates: Entry[] | null = null;
-  /** Entries whose parent is this one, waiting for it to be final. */
-  dependents: Entry[] | null = null;
-  final = false;
-  /** Waiting for a parent that has not arrived (in a waiting index). */
-  waiting = false;
-  gone = false;
+  #more: EntryMore | null = null;
 
   constructor(record: L7Record, conn: ConnInfo, keys: ConnKeys, reqTid: number, respTid: number, ordinal: number, inboundInFlight: number | undefined, peerLocal: boolean | undefined, derive: boolean) {
     this.record = record;
@@ -142,26 +160,25 @@ class Entry implements LinkedSpan, L7Event {
     this.reqTid = reqTid;
     this.respTid = respTid;
     this.ordinal = ordinal;
-    this.inboundInFlight = inboundInFlight;
-    this.peerLocal = peerLocal;
-    this.isClient = conn.role === 'client';
-    this.hasKey = derive && ordinal >= 0;
-    if (this.hasKey) {
+    this.inflight = inboundInFlight ?? -1;
+    const client = conn.role === 'client';
+    let flags = (1 << FLAGS_SHIFT) | (client ? F_CLIENT : 0);
+    if (peerLocal !== undefined) flags |= peerLocal ? F_PEER_KNOWN | F_PEER_LOCAL : F_PEER_KNOWN;
+    if (derive && ordinal >= 0) {
       const path = record.attributes['url.path'];
       const h = hashExchangeScratch(keys.tupleHash, ordinal, record.name, typeof path === 'string' ? path : '');
       this.k0 = h.a;
       this.k1 = h.b;
       this.k2 = h.c;
       this.k3 = h.d;
-      this.#ownSet = true;
-      this.s0 = spanLaneX(h.b, this.isClient);
-      this.s1 = spanLaneY(h.b, h.c, this.isClient);
+      flags |= F_KEY | F_OWN;
+      this.s0 = spanLaneX(h.b, client);
+      this.s1 = spanLaneY(h.b, h.c, client);
     } else {
       this.k0 = 0;
       this.k1 = 0;
       this.k2 = 0;
       this.k3 = 0;
-      this.#ownSet = false;
       let x = 0;
       let y = 0;
       while ((x | y) === 0) {
@@ -171,6 +188,86 @@ class Entry implements LinkedSpan, L7Event {
       this.s0 = x;
       this.s1 = y;
     }
+    this.flags = flags;
+  }
+
+  get isClient(): boolean {
+    return (this.flags & F_CLIENT) !== 0;
+  }
+  /** The exchange key shared with the far end exists (k0..k3). */
+  get hasKey(): boolean {
+    return (this.flags & F_KEY) !== 0;
+  }
+  get inboundInFlight(): number {
+    return this.inflight;
+  }
+  get peerLocal(): boolean | undefined {
+    const f = this.flags;
+    return (f & F_PEER_KNOWN) === 0 ? undefined : (f & F_PEER_LOCAL) !== 0;
+  }
+  get hasParent(): boolean {
+    return (this.flags & F_PARENT) !== 0;
+  }
+  set hasParent(v: boolean) {
+    this.flags = v ? this.flags | F_PARENT : this.flags & ~F_PARENT;
+  }
+  get final(): boolean {
+    return (this.flags & F_FINAL) !== 0;
+  }
+  set final(v: boolean) {
+    this.flags = v ? this.flags | F_FINAL : this.flags & ~F_FINAL;
+  }
+  /** Waiting for a parent that has not arrived (in a waiting index). */
+  get waiting(): boolean {
+    return (this.flags & F_WAITING) !== 0;
+  }
+  set waiting(v: boolean) {
+    this.flags = v ? this.flags | F_WAITING : this.flags & ~F_WAITING;
+  }
+  /** Retired: out of the parent indexes. */
+  get gone(): boolean {
+    return (this.flags & F_GONE) !== 0;
+  }
+  set gone(v: boolean) {
+    this.flags = v ? this.flags | F_GONE : this.flags & ~F_GONE;
+  }
+  get reason(): LinkReason {
+    return REASONS[(this.flags & REASON_MASK) >> REASON_SHIFT];
+  }
+  set reason(r: LinkReason) {
+    this.flags = (this.flags & ~REASON_MASK) | (REASON_INDEX[r] << REASON_SHIFT);
+  }
+  get traceFlags(): number {
+    return (this.flags & FLAGS_MASK) >>> FLAGS_SHIFT;
+  }
+  set traceFlags(v: number) {
+    this.flags = (this.flags & ~FLAGS_MASK) | ((v & 255) << FLAGS_SHIFT);
+  }
+  get traceState(): string {
+    return this.#more === null ? '' : this.#more.traceState;
+  }
+  set traceState(v: string) {
+    if (v !== '' || this.#more !== null) (this.#more ??= new EntryMore()).traceState = v;
+  }
+  get link(): LinkedSpan['link'] {
+    return this.#more === null ? undefined : this.#more.link;
+  }
+  set link(v: LinkedSpan['link']) {
+    if (v !== undefined || this.#more !== null) (this.#more ??= new EntryMore()).link = v;
+  }
+  /** Thread-parent candidates seen while waiting (several in-flight requests: decided at the deadline). */
+  get candidates(): Entry[] | null {
+    return this.#more === null ? null : this.#more.candidates;
+  }
+  set candidates(v: Entry[] | null) {
+    if (v !== null || this.#more !== null) (this.#more ??= new EntryMore()).candidates = v;
+  }
+  /** Entries whose parent is this one, waiting for it to be final. */
+  get dependents(): Entry[] | null {
+    return this.#more === null ? null : this.#more.dependents;
+  }
+  set dependents(v: Entry[] | null) {
+    if (v !== null || this.#more !== null) (this.#more ??= new EntryMore()).dependents = v;
   }
 
   get spanId(): string {
@@ -204,7 +301,7 @@ class Entry implements LinkedSpan, L7Event {
    * else random (made once: stable).
    */
   ownTraceTo(to: TraceLanes): void {
-    if (!this.#ownSet) {
+    if ((this.flags & F_OWN) === 0) {
       let a = 0;
       let b = 0;
       let c = 0;
@@ -219,7 +316,7 @@ class Entry implements LinkedSpan, L7Event {
       this.k1 = b;
       this.k2 = c;
       this.k3 = d;
-      this.#ownSet = true;
+      this.flags |= F_OWN;
     }
     to.t0 = this.k0;
     to.t1 = this.k1;
@@ -472,7 +569,7 @@ export class Linker {
     if (e.parent !== null) return; // cannot happen for a new entry; kept for clarity
     if (e.record.traceparent !== undefined) return this.#finalize(e);
     if (e.isClient) {
-      const inflight = e.inboundInFlight ?? -1;
+      const inflight = e.inflight;
       if (inflight === 0) return this.#finalize(e);
       // a parent that is already here (its events arrived first)
       const candidates = this.#threadCandidates(e, this.#serversByPid.get(e.conn.pid));
@@ -509,7 +606,7 @@ export class Linker {
       const c = l.at(i);
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
-      if ((c.inboundInFlight ?? -1) === 1) this.#attach(c, s);
+      if (c.inflight === 1) this.#attach(c, s);
     }
     trimFinal(this.#waitingClientsByPid, s.conn.pid);
   }
@@ -652,7 +749,7 @@ export class Linker {
     if (p.conn.pid !== c.conn.pid) return false;
     const slack = this.#o.slackNs;
     if (!(p.start <= c.start + slack && c.end <= p.end + slack)) return false;
-    if ((c.inboundInFlight ?? -1) === 1) return true;
+    if (c.inflight === 1) return true;
     const tid = c.reqTid;
     return tid !== 0 && (p.respTid === tid || p.reqTid === tid);
   }
