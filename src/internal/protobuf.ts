@@ -4,6 +4,8 @@
  * buffer with length prefixes back-patched, so there is no per-field allocation.
  */
 
+import { ByteWriter } from './byte-writer.js';
+
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;
 export const WIRE_LEN = 2;
@@ -92,43 +94,8 @@ export class ProtoReader {
 /** Largest payload a length prefix of 0..4 varint bytes can carry (exclusive). */
 const LEN_LIMIT = [0, 128, 16384, 2097152, 268435456];
 
-/** Growable output buffer with the handful of writes Sonde needs. */
-export class ProtoWriter {
-  buf: Buffer;
-  pos = 0;
-  constructor(initial = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initial);
-  }
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const nb = Buffer.allocUnsafe(size);
-    this.buf.copy(nb, 0, 0, this.pos);
-    this.buf = nb;
-  }
-  varint(v: number): void {
-    this.ensure(10);
-    const b = this.buf;
-    if (v < 0x80) {
-      b[this.pos++] = v;
-      return;
-    }
-    if (v < 0x80000000) {
-      // 31-bit fast path with integer shifts.
-      while (v >= 0x80) {
-        b[this.pos++] = (v & 0x7f) | 0x80;
-        v >>>= 7;
-      }
-      b[this.pos++] = v;
-      return;
-    }
-    while (v >= 0x80) {
-      b[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    b[this.pos++] = v;
-  }
+/** Protobuf wire-format writer: ByteWriter's varints and strings plus tags, int64, doubles, nested lengths. */
+export class ProtoWriter extends ByteWriter {
   /** int64 (negative values take 10 bytes, two's complement). */
   int64(v: number): void {
     if (v >= 0) return this.varint(v);
@@ -150,44 +117,8 @@ export class ProtoWriter {
   }
   /** A string field (tag + length + utf-8). */
   string(field: number, s: string): void {
-    const len = s.length;
     this.tag(field, WIRE_LEN);
-    if (len < 128) {
-      // Short strings: copy char codes while they are ASCII (cheaper than Buffer#write for a few bytes).
-      this.ensure(1 + len * 3);
-      const b = this.buf;
-      const start = this.pos + 1;
-      let i = 0;
-      for (; i < len; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[start + i] = c;
-      }
-      if (i === len) {
-        b[this.pos] = len;
-        this.pos = start + len;
-        return;
-      }
-    }
-    const max = len * 3;
-    if (max < 128) {
-      // One-byte length prefix: write the bytes, then the real length.
-      this.ensure(1 + max);
-      const n = this.buf.write(s, this.pos + 1, 'utf8');
-      this.buf[this.pos] = n;
-      this.pos += 1 + n;
-      return;
-    }
-    const n = Buffer.byteLength(s, 'utf8');
-    this.varint(n);
-    this.ensure(n);
-    this.buf.write(s, this.pos, 'utf8');
-    this.pos += n;
-  }
-  raw(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    this.lenString(s);
   }
   bytesField(field: number, b: Uint8Array): void {
     this.tag(field, WIRE_LEN);
@@ -217,12 +148,5 @@ export class ProtoWriter {
       len >>>= 7;
     }
     b[last] = len;
-  }
-  /** A copy of what was written. */
-  finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
-  }
-  reset(): void {
-    this.pos = 0;
   }
 }

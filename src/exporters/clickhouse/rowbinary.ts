@@ -21,47 +21,13 @@ import type { DataPoint, ExponentialHistogram, Histogram, MetricData } from '@op
 import { AggregationTemporality, DataPointType } from '@opentelemetry/sdk-metrics';
 import type { Logs, Metrics, Traces } from '../../consumer/consumer.js';
 import { attrValueString } from '../../internal/prometheus/labels.js';
+import { ByteWriter } from '../../internal/byte-writer.js';
 import type { MetricKind } from './schema.js';
 
 const TWO_32 = 4294967296;
 
-/** Growable little-endian output buffer with the RowBinary primitives. */
-export class RowBinaryWriter {
-  buf: Buffer;
-  pos = 0;
-  constructor(initial = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initial);
-  }
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const nb = Buffer.allocUnsafe(size);
-    this.buf.copy(nb, 0, 0, this.pos);
-    this.buf = nb;
-  }
-  /** LEB128 unsigned varint (lengths and counts), exact up to 2^53. */
-  varUInt(v: number): void {
-    this.ensure(10);
-    const b = this.buf;
-    if (v < 0x80) {
-      b[this.pos++] = v;
-      return;
-    }
-    if (v < 0x80000000) {
-      while (v >= 0x80) {
-        b[this.pos++] = (v & 0x7f) | 0x80;
-        v >>>= 7;
-      }
-      b[this.pos++] = v;
-      return;
-    }
-    while (v >= 0x80) {
-      b[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    b[this.pos++] = v;
-  }
+/** RowBinary writer: ByteWriter's varints (lengths, counts) and strings plus little-endian fixed-width values. */
+export class RowBinaryWriter extends ByteWriter {
   uint8(v: number): void {
     this.ensure(1);
     this.buf[this.pos++] = v & 0xff;
@@ -124,41 +90,7 @@ export class RowBinaryWriter {
   }
   /** String: varint byte length + UTF-8. */
   string(s: string): void {
-    const len = s.length;
-    if (len < 128) {
-      // Short strings: copy char codes while they are ASCII (cheaper than Buffer#write for a few bytes).
-      this.ensure(1 + len * 3);
-      const b = this.buf;
-      const start = this.pos + 1;
-      let i = 0;
-      for (; i < len; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[start + i] = c;
-      }
-      if (i === len) {
-        b[this.pos] = len;
-        this.pos = start + len;
-        return;
-      }
-      if (len * 3 < 128) {
-        // One-byte length prefix: write the bytes, then the real length.
-        const n = b.write(s, start, 'utf8');
-        b[this.pos] = n;
-        this.pos = start + n;
-        return;
-      }
-    }
-    const n = Buffer.byteLength(s, 'utf8');
-    this.varUInt(n);
-    this.ensure(n);
-    this.buf.write(s, this.pos, 'utf8');
-    this.pos += n;
-  }
-  raw(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    this.lenString(s);
   }
   /** Copies bytes already written at [start, end) to the end (a repeated row prefix). */
   repeat(start: number, end: number): void {
@@ -171,7 +103,7 @@ export class RowBinaryWriter {
   attrs(a: Attributes | undefined): void {
     if (!a) return this.uint8(0);
     const keys = Object.keys(a);
-    this.varUInt(keys.length);
+    this.varint(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       this.string(k);
@@ -179,7 +111,7 @@ export class RowBinaryWriter {
     }
   }
   float64Array(v: ArrayLike<number>): void {
-    this.varUInt(v.length);
+    this.varint(v.length);
     this.ensure(v.length * 8);
     for (let i = 0; i < v.length; i++) {
       this.buf.writeDoubleLE(v[i], this.pos);
@@ -187,15 +119,8 @@ export class RowBinaryWriter {
     }
   }
   uint64Array(v: ArrayLike<number>): void {
-    this.varUInt(v.length);
+    this.varint(v.length);
     for (let i = 0; i < v.length; i++) this.uint64(v[i]);
-  }
-  /** A copy of what was written. */
-  finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
-  }
-  reset(): void {
-    this.pos = 0;
   }
 }
 
@@ -281,7 +206,7 @@ export const COLUMN_TYPES: Record<'traces' | 'logs' | MetricKind, Record<string,
 export function rowBinaryHeader(kind: 'traces' | 'logs' | MetricKind, columns: readonly string[]): Buffer {
   const types = COLUMN_TYPES[kind];
   const w = new RowBinaryWriter(4096);
-  w.varUInt(columns.length);
+  w.varint(columns.length);
   for (const c of columns) w.string(c);
   for (const c of columns) {
     const t = types[c];
@@ -347,21 +272,21 @@ export class RowBinaryEncoder {
       w.string(s.status.message ?? ''); // StatusMessage
       const ev = s.events;
       const ne = ev.length;
-      w.varUInt(ne); // Events.Timestamp
+      w.varint(ne); // Events.Timestamp
       for (let j = 0; j < ne; j++) w.dt64(ev[j].time);
-      w.varUInt(ne); // Events.Name
+      w.varint(ne); // Events.Name
       for (let j = 0; j < ne; j++) w.string(ev[j].name);
-      w.varUInt(ne); // Events.Attributes
+      w.varint(ne); // Events.Attributes
       for (let j = 0; j < ne; j++) w.attrs(ev[j].attributes);
       const ln = s.links;
       const nl = ln.length;
-      w.varUInt(nl); // Links.TraceId
+      w.varint(nl); // Links.TraceId
       for (let j = 0; j < nl; j++) w.string(ln[j].context.traceId);
-      w.varUInt(nl); // Links.SpanId
+      w.varint(nl); // Links.SpanId
       for (let j = 0; j < nl; j++) w.string(ln[j].context.spanId);
-      w.varUInt(nl); // Links.TraceState
+      w.varint(nl); // Links.TraceState
       for (let j = 0; j < nl; j++) w.string(ln[j].context.traceState?.serialize() ?? '');
-      w.varUInt(nl); // Links.Attributes
+      w.varint(nl); // Links.Attributes
       for (let j = 0; j < nl; j++) w.attrs(ln[j].attributes);
     }
     const out = w.finish();

@@ -40,7 +40,7 @@ describe('RowBinaryWriter', () => {
       [2 ** 31 - 1, [0xff, 0xff, 0xff, 0xff, 0x07]], [2 ** 31, [0x80, 0x80, 0x80, 0x80, 0x08]], [2 ** 32, [0x80, 0x80, 0x80, 0x80, 0x10]],
       [Number.MAX_SAFE_INTEGER, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]],
     ];
-    for (const [v, want] of cases) assert.deepEqual(bytes((w) => w.varUInt(v)), want, String(v));
+    for (const [v, want] of cases) assert.deepEqual(bytes((w) => w.varint(v)), want, String(v));
   });
 
   test('strings: length prefix in bytes (not UTF-16 units), empty, unicode, long', () => {
@@ -50,7 +50,7 @@ describe('RowBinaryWriter', () => {
     for (const s of ['é', 'naïve', '☃', '🚀', 'a🚀b', '名前'.repeat(21), 'é'.repeat(63), 'é'.repeat(64), 'x'.repeat(127), 'x'.repeat(128), '🚀'.repeat(40), 'ü'.repeat(70_000), 'x'.repeat(70_000), '\u0000\n"\\']) {
       const utf8 = Buffer.from(s, 'utf8');
       const w = new RowBinaryWriter(4);
-      w.varUInt(utf8.length);
+      w.varint(utf8.length);
       w.raw(utf8);
       assert.deepEqual(enc(s), [...w.finish()], `${s.slice(0, 8)}… (${s.length} chars, ${utf8.length} bytes)`);
     }
