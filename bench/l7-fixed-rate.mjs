@@ -6,7 +6,9 @@
 //   2. ~20k req/s sustained for --sustain seconds with tracing: ring-buffer losses, records the adapter
 //      could not place, and SERVER spans vs requests nginx logged (every request must become a span)
 //   node bench/l7-fixed-rate.mjs [--rounds 4] [--seconds 5] [--rate 10000] [--sustain 20] [--rate2 20000]
-//     [--variants off,kernel,tracing,nice]  (nice: tracing with the agent's thread at nice 10, SONDE_NICE)
+//     [--variants off,kernel,tracing,nice]  (nice: tracing with the agent's thread at nice 10)
+//     [--tick-ms 100] [--drain-ms 10]  how often spans are taken and encoded (the probe's span_interval),
+//     how often the ring is drained (ring_buffer.drain_interval)
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +31,7 @@ const connsFor = (rate) => Math.max(10, Math.round(rate / 500));
 const paced = (rate) => `local d = ${(connsFor(rate) / rate) * 1000}\ndelay = function() return d end\n`;
 
 const nginx = await startNginx({ port: PORT, access: true });
-const agent = new BenchL7Agent({ port: PORT });
+const agent = new BenchL7Agent({ port: PORT, tickMs: num('tick-ms', 100), drainMs: num('drain-ms', 10) });
 const run = (rate, seconds) => wrk({ port: PORT, seconds, threads: 2, conns: connsFor(rate), cpu: '0-1', lua: paced(rate), latency: true });
 await run(RATE, 1);
 

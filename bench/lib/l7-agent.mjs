@@ -18,8 +18,10 @@ export class BenchL7Agent {
   /**
    * `port`: also count the spans of this server port apart (`portSpans`): the machine's other traffic is traced too.
    * `parsers`: the protocol parsers to register (default HTTP/1 only; bench/db-overhead.mjs passes the database ones).
+   * `tickMs`: how often finished spans are taken and encoded (the probe's span_interval); `drainMs`: how
+   * often the ring is drained (the receiver's ring_buffer.drain_interval).
    */
-  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full', port = 0, parsers = [http1Parser] } = {}) {
+  constructor({ captureBytes = 1024, ringBytes = 32 << 20, mode = 'full', port = 0, parsers = [http1Parser], tickMs = 100, drainMs = 10 } = {}) {
     this.port = port;
     this.portSpans = 0;
     this.native = loadNative();
@@ -47,8 +49,8 @@ export class BenchL7Agent {
       this.records += n;
       if (this.mode === 'full') this.adapter.onBatch(buf, n, bytes);
       else if (this.mode === 'adapter') this.nullAdapter.onBatch(buf, n, bytes);
-    }, { intervalMs: 10 });
-    this.tick = setInterval(() => this.#export(false), 100);
+    }, { intervalMs: drainMs });
+    this.tick = setInterval(() => this.#export(false), tickMs);
     this.metricsTimer = setInterval(() => this.#exportMetrics(), 10_000);
     this.links = [];
   }
