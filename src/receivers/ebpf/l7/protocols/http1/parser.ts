@@ -362,6 +362,13 @@ export class Http1Session implements ParserSession {
     }
   }
 
+  /** Malformed chunked framing at `off`: counts the body bytes consumed since `start`, resyncs; returns `off`. */
+  #badChunk(d: DirState, isReq: boolean, off: number, start: number): number {
+    this.#countBody(isReq, off - start);
+    this.#lose(d);
+    return off;
+  }
+
   #lose(d: DirState): void {
     d.st = St.Lost;
     d.bufLen = 0;
@@ -734,17 +741,13 @@ export class Http1Session implements ParserSession {
           if (v >= 0) {
             d.csize = d.csize * 16 + v;
             if (d.csize > MAX_CHUNK_SIZE) {
-              this.#countBody(isReq, off - start);
-              this.#lose(d);
-              return off;
+              return this.#badChunk(d, isReq, off, start);
             }
           } else if (c === CR) d.cs = Cs.SizeLf;
           else if (c === LF) this.#sizeLineDone(d);
           else if (c === 59 || c === SP || c === HT) d.cs = Cs.Ext;
           else {
-            this.#countBody(isReq, off - start);
-            this.#lose(d);
-            return off;
+            return this.#badChunk(d, isReq, off, start);
           }
           off++;
           break;
@@ -755,9 +758,7 @@ export class Http1Session implements ParserSession {
           break;
         case Cs.SizeLf:
           if (b[off] !== LF) {
-            this.#countBody(isReq, off - start);
-            this.#lose(d);
-            return off;
+            return this.#badChunk(d, isReq, off, start);
           }
           this.#sizeLineDone(d);
           off++;
@@ -766,17 +767,13 @@ export class Http1Session implements ParserSession {
           if (b[off] === CR) d.cs = Cs.DataLf;
           else if (b[off] === LF) d.cs = Cs.Size;
           else {
-            this.#countBody(isReq, off - start);
-            this.#lose(d);
-            return off;
+            return this.#badChunk(d, isReq, off, start);
           }
           off++;
           break;
         case Cs.DataLf:
           if (b[off] !== LF) {
-            this.#countBody(isReq, off - start);
-            this.#lose(d);
-            return off;
+            return this.#badChunk(d, isReq, off, start);
           }
           d.cs = Cs.Size;
           d.csize = 0;
