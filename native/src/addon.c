@@ -12,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sched.h>
 
 __thread struct sonde_env *tl_env;
 
@@ -266,6 +267,43 @@ static napi_value js_set_memlock(napi_env env, napi_callback_info info)
 	return sonde_undefined(env);
 }
 
+/* getSchedPolicy(tid): the thread's scheduling policy (SCHED_OTHER 0, SCHED_BATCH 3, SCHED_IDLE 5, …) */
+static napi_value js_get_sched(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], r;
+	int32_t tid;
+	int policy;
+
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 1 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid < 0)
+		return sonde_throw_type(env, "tid must be a non-negative integer");
+	policy = sched_getscheduler(tid);
+	if (policy < 0)
+		return sonde_throw(env, "sched_getscheduler", errno, NULL, NULL, NULL);
+	napi_create_int32(env, policy & ~SCHED_RESET_ON_FORK, &r);
+	return r;
+}
+
+/* setSchedPolicy(tid, policy): one of the non-real-time policies (priority 0); the nice value is kept */
+static napi_value js_set_sched(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	int32_t tid, policy;
+	struct sched_param sp = { .sched_priority = 0 };
+
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 2 || napi_get_value_int32(env, argv[0], &tid) != napi_ok || tid < 0)
+		return sonde_throw_type(env, "tid must be a non-negative integer");
+	if (napi_get_value_int32(env, argv[1], &policy) != napi_ok ||
+	    (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE))
+		return sonde_throw_type(env, "policy must be SCHED_OTHER (0), SCHED_BATCH (3) or SCHED_IDLE (5)");
+	if (sched_setscheduler(tid, policy, &sp))
+		return sonde_throw(env, "sched_setscheduler", errno, NULL, NULL, NULL);
+	return sonde_undefined(env);
+}
+
 /* On environment teardown destroy every object, link and reader: nothing stays attached. */
 static void cleanup_hook(void *arg)
 {
@@ -302,6 +340,8 @@ NAPI_MODULE_INIT()
 	sonde_export(env, exports, "probeMapType", js_probe_map_type);
 	sonde_export(env, exports, "getMemlockLimit", js_get_memlock);
 	sonde_export(env, exports, "setMemlockLimit", js_set_memlock);
+	sonde_export(env, exports, "getSchedPolicy", js_get_sched);
+	sonde_export(env, exports, "setSchedPolicy", js_set_sched);
 	sonde_object_register(env, exports);
 	sonde_map_register(env, exports);
 	sonde_ring_register(env, exports);

@@ -46,9 +46,26 @@ export function defaultTelemetryConfig(): TelemetryConfig {
   return { logs: { level: 'info', encoding: 'console' }, metrics: { level: 'basic', address: '127.0.0.1:8888' }, resource: {} };
 }
 
+/** The agent's threads' CPU scheduling (applied by src/service/scheduling.ts). */
+export const schedulingSchema = s.refine(s.object({
+  policy: s.enum(['normal', 'batch', 'idle']).describe(
+    'Every thread of the agent: `normal` (SCHED_OTHER: a fair share of the CPU; nothing is dropped for lack of it), '
+    + '`batch` (SCHED_BATCH: the same share, without preempting others on wakeup) or `idle` (SCHED_IDLE: runs only '
+    + 'when no other thread wants the CPU; on saturated CPUs the kernel then drops what the agent cannot read, counted).'),
+  nice: s.int({ min: -20, max: 19 }).describe('Nice value of every thread with `normal` or `batch` (10: a tenth of a normal thread\'s share under contention). Negative values need CAP_SYS_NICE.'),
+}), (v) => v.policy === 'idle' && v.nice !== 0
+  ? [{ path: ['nice'], message: 'has no effect with policy idle (SCHED_IDLE has no nice levels): leave it 0' }]
+  : []);
+export type SchedulingConfig = Infer<typeof schedulingSchema>;
+
+export function defaultSchedulingConfig(): SchedulingConfig {
+  return { policy: 'normal', nice: 0 };
+}
+
 const serviceSchema = s.object({
   extensions: s.array(s.string()).describe('Extensions to start, by id.'),
   telemetry: telemetrySchema,
+  scheduling: schedulingSchema,
   shutdown_timeout: s.duration(1).describe('How long shutdown may take to drain buffered data before dropping it (counted).'),
   pipelines: s.map(s.any()).describe('`traces|metrics|logs[/name]` → receivers, processors, exporters.'),
 });
@@ -64,6 +81,7 @@ export interface ServiceConfig {
   readonly extensions: readonly string[];
   readonly pipelines: readonly PipelineConfig[];
   readonly telemetry: TelemetryConfig;
+  readonly scheduling: SchedulingConfig;
   readonly shutdownTimeoutMs: number;
 }
 
@@ -132,7 +150,7 @@ export function resolveConfig(loaded: LoadedYaml, components: Components): { con
     }
 
     // 2. service.
-    const svcDefault = { extensions: [], telemetry: defaultTelemetryConfig(), shutdown_timeout: 10_000, pipelines: {} };
+    const svcDefault = { extensions: [], telemetry: defaultTelemetryConfig(), scheduling: defaultSchedulingConfig(), shutdown_timeout: 10_000, pipelines: {} };
     if (root.service === undefined || root.service === null) {
       issues.push({ path: ['service'], message: 'is required: declare service.pipelines' });
     } else {
@@ -204,6 +222,7 @@ export function resolveConfig(loaded: LoadedYaml, components: Components): { con
       extensions: service.extensions,
       pipelines,
       telemetry: service.telemetry,
+      scheduling: service.scheduling,
       shutdownTimeoutMs: service.shutdown_timeout,
     },
   };

@@ -92,6 +92,10 @@ export interface NativeBinding {
   probeMapType(name: string): boolean;
   getMemlockLimit(): MemlockLimit;
   setMemlockLimit(bytes: number): void;
+  /** sched_getscheduler(tid): 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE (real-time policies as the kernel numbers them) */
+  getSchedPolicy(tid: number): number;
+  /** sched_setscheduler(tid, policy, priority 0) for SCHED_OTHER, SCHED_BATCH or SCHED_IDLE; the nice value is kept */
+  setSchedPolicy(tid: number, policy: number): void;
 
   objectOpen(source: string | Buffer, opts?: OpenOptions): ObjectHandle;
   objectName(h: ObjectHandle): string;

@@ -105,6 +105,9 @@ export class FakeNative implements NativeBinding {
   probeMapType(_name: string): boolean { return true; }
   getMemlockLimit(): MemlockLimit { return { soft: Infinity, hard: Infinity }; }
   setMemlockLimit(_bytes: number): void {}
+  readonly schedPolicies = new Map<number, number>();
+  getSchedPolicy(tid: number): number { return this.schedPolicies.get(tid) ?? 0; }
+  setSchedPolicy(tid: number, policy: number): void { this.schedPolicies.set(tid, policy); }
 
   objectOpen(source: string | Buffer, opts: OpenOptions = {}): ObjectHandle {
     if (typeof source !== 'string' && !Buffer.isBuffer(source)) throw new TypeError('source must be a path string or a Buffer');

@@ -12,6 +12,8 @@ import { countItems, ITEM_NOUN } from '../pdata/count.js';
 import { VERSION } from '../version.js';
 import { fanout, observe } from './fanout.js';
 import type { Logger } from './logger.js';
+import { ProcessScheduling } from './scheduling.js';
+import type { SchedulingOptions } from './scheduling.js';
 import { SelfTelemetry } from './telemetry.js';
 import { TelemetryServer } from './telemetry-server.js';
 
@@ -39,6 +41,8 @@ export interface ServiceOptions {
   readonly host?: HostInfo;
   /** Called once when a component reports a fatal error: the owner should shut the service down. */
   readonly onFatal?: (err: Error) => void;
+  /** How `service.scheduling` reaches the threads (tests: a fake native binding). */
+  readonly scheduling?: SchedulingOptions;
 }
 
 function createFor(signal: Signal): 'createTraces' | 'createMetrics' | 'createLogs' {
@@ -73,6 +77,7 @@ export class Service {
   readonly #onFatal?: (err: Error) => void;
   readonly #levels: Record<Kind, Node[]> = { extension: [], exporter: [], processor: [], receiver: [] };
   #server?: TelemetryServer;
+  readonly #scheduling: ProcessScheduling;
   #loopDelay?: IntervalHistogram;
   #starting?: Promise<void>;
   #stopRequested = false;
@@ -88,6 +93,7 @@ export class Service {
     this.telemetry = opts.telemetry ?? new SelfTelemetry();
     this.host = opts.host ?? readHostInfo();
     this.resource = agentResource(this.host, cfg.telemetry.resource);
+    this.#scheduling = new ProcessScheduling(cfg.scheduling, opts.scheduling);
     this.#build();
   }
 
@@ -236,6 +242,8 @@ export class Service {
   }
 
   async #doStart(): Promise<void> {
+    // first: threads the components start (libuv's pool, workers) inherit it from this one
+    this.#scheduling.apply(this.#logger);
     this.#registerProcessMetrics();
     const tcfg = this.#cfg.telemetry.metrics;
     if (tcfg.level !== 'none') {
@@ -312,6 +320,7 @@ export class Service {
     clearTimeout(timer);
     this.#loopDelay?.disable();
     await this.#server?.stop();
+    this.#scheduling.restore();
     if (errors.length > 0) throw new AggregateError(errors, `${errors.length} component(s) failed to shut down`);
   }
 }
