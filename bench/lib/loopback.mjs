@@ -101,6 +101,22 @@ export function wrk({ port, seconds = 2, threads = 1, conns = 32, cpu = '0', pat
   });
 }
 
+/**
+ * Every thread of this process (main, libuv pool, V8's GC helpers) as the agent's `service.scheduling`
+ * would set them: 'nice' (nice 10), 'batch' (SCHED_BATCH: no wakeup preemption, normal weight), 'idle'
+ * (SCHED_IDLE), or 'normal' (back to what they were). Call it after spawning wrk: a child forked from a
+ * niced / SCHED_IDLE thread inherits that.
+ */
+let scheduled;
+export async function schedule(how) {
+  const { ProcessScheduling } = await import('../../dist/src/service/scheduling.js');
+  scheduled?.restore();
+  scheduled = undefined;
+  if (how === 'normal') return;
+  scheduled = new ProcessScheduling(how === 'nice' ? { policy: 'normal', nice: 10 } : { policy: how, nice: 0 });
+  scheduled.apply();
+}
+
 export const CLK_TCK = 100;
 /** utime+stime (+ children's) of a pid in clock ticks; 0 if gone. */
 export function procTicks(pid) {
