@@ -2,12 +2,12 @@
 // and GC threads) at one policy and nice value (`service.scheduling`). Threads created later inherit it
 // from the thread that creates them. Restored on shutdown for threads that are still there.
 //
-// What it is for (BENCHMARKS.md, "Fixed rate" and "The whole path at saturation"): on a node whose
-// CPUs the workloads need, the agent's parsing competes with them. `idle` (SCHED_IDLE) runs the agent
-// only on CPU time nothing else wants: request latency of the node's workloads stays within noise of
-// no agent, but when the CPUs are saturated the agent falls behind and the kernel drops its records
-// (counted: sonde_ebpf_kernel_events_lost_total{reason="ringbuf_full"}). `nice` 10 is in between. `normal` (the default)
-// keeps every record while the agent gets its fair share.
+// What it is for (BENCHMARKS.md, "Scheduling the agent"): on a node whose CPUs the workloads need, the
+// agent's parsing competes with them. `idle` (SCHED_IDLE) runs the agent only on CPU time nothing else
+// wants: the workloads' request latency stays within noise of no agent, but when the CPUs are saturated
+// the agent falls behind and the kernel drops its records (counted:
+// sonde_ebpf_kernel_events_lost_total{reason="ringbuf_full"}). `nice` 10 is in between. `normal` (the
+// default) keeps every record while the agent gets its fair share.
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { SchedulingConfig } from '../config/resolve.js';
@@ -30,8 +30,6 @@ type SchedBinding = Pick<NativeBinding, 'getSchedPolicy' | 'setSchedPolicy'>;
 export interface SchedulingOptions {
   /** the native addon (sched_setscheduler); loaded on first need when absent */
   readonly native?: SchedBinding;
-  /** where the process's threads are listed; default /proc/self/task */
-  readonly taskDir?: string;
 }
 
 const gone = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ESRCH' || (e as { errno?: number }).errno === 3;
@@ -59,7 +57,7 @@ export class ProcessScheduling {
   }
 
   #tids(): number[] {
-    return readdirSync(this.#opts.taskDir ?? '/proc/self/task').map(Number).filter((t) => Number.isInteger(t) && t > 0);
+    return readdirSync('/proc/self/task').map(Number).filter((t) => Number.isInteger(t) && t > 0);
   }
 
   /** Every current thread to the configured policy and nice value. Returns how many threads it set. */
