@@ -221,6 +221,32 @@ test('one inbound request in flight: the call belongs to it whatever thread made
   assert.equal(spans['client:/call'].reason, 'thread');
 });
 
+test('one request counted in flight, another arrived but not read yet: the call is never given the unread one', () => {
+  // thread per connection, new connections: y's request arrived (150) before the call (200), but its thread
+  // read it (the OWNER record, ownedSinceNs) only at 250, so the call was written with x alone in flight. y
+  // ends first: without its read time it would be the first server to contain the call, and take it.
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  const x = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51000', { ownedSinceNs: 120 });
+  const y = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51001', { ownedSinceNs: 250 });
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, inboundInFlight: 1, path: '/call' }));
+  l.push(event(y, { start: 150, end: 800, respTid: 12, peerLocal: false, path: '/y' }));
+  l.push(event(x, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/x' }));
+  l.flush(900, out);
+  assert.equal(out.length, 3, 'released when its parent arrives');
+  const spans = byPath(out);
+  assert.equal(spans['client:/call'].parentSpanId, spans['server:/x'].spanId);
+  assert.equal(spans['client:/call'].reason, 'thread');
+  // read before the call: a candidate again (here the only one)
+  const l2 = new Linker({ windowNs: W });
+  const y2 = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51002', { ownedSinceNs: 190 });
+  l2.push(event(frontOut, { start: 200, end: 500, reqTid: 11, inboundInFlight: 1, path: '/call' }));
+  l2.push(event(y2, { start: 150, end: 800, respTid: 12, peerLocal: false, path: '/y' }));
+  const out2: LinkedSpan[] = [];
+  l2.flush(900, out2);
+  assert.equal(byPath(out2)['client:/call'].parentSpanId, byPath(out2)['server:/y'].spanId);
+});
+
 test('several inbound requests in flight on one thread (an event loop): skipped, decided at the deadline', () => {
   const l = new Linker({ windowNs: W });
   const out: LinkedSpan[] = [];

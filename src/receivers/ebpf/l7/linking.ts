@@ -10,7 +10,8 @@ import type { L7Record } from './types.js';
  * 2. thread (CLIENT): an outbound call of process P inside the interval of an inbound request of P is its
  *    child — when that was the only inbound request in flight in P when the call was written
  *    (`inboundInFlight` = 1), or else when the thread that wrote the call read that request or wrote its
- *    response (ambiguity among several such requests: `threadAmbiguity`).
+ *    response (ambiguity among several such requests: `threadAmbiguity`). Never a request its process had not
+ *    read yet when the call was written (a new connection's first request: ConnInfo.ownedSinceNs).
  * 3. peer (SERVER): an inbound request whose connection is the reverse of a CLIENT connection on this node,
  *    inside that CLIENT exchange's interval, is a child of that CLIENT span (same trace).
  * 4. derived (SERVER, no local peer): ids derived from the connection's 4-tuple and the exchange's ordinal,
@@ -746,9 +747,15 @@ export class Linker {
 
   /** p (server, same process) contains the call c, and the thread matches when it has to. */
   #threadMatch(c: Entry, p: Entry): boolean {
-    if (p.conn.pid !== c.conn.pid) return false;
+    const pc = p.conn;
+    if (pc.pid !== c.conn.pid) return false;
     const slack = this.#o.slackNs;
     if (!(p.start <= c.start + slack && c.end <= p.end + slack)) return false;
+    // a request that arrived before the call but that its process had not read yet (held until its owner was
+    // seen) did not make the call, and was not counted in the call's inboundInFlight: without this, a call
+    // written with one request counted could be given the other one
+    const owned = pc.ownedSinceNs;
+    if (owned !== undefined && owned > c.start + slack) return false;
     if (c.inflight === 1) return true;
     const tid = c.reqTid;
     return tid !== 0 && (p.respTid === tid || p.reqTid === tid);
