@@ -247,6 +247,36 @@ test('one request counted in flight, another arrived but not read yet: the call 
   assert.equal(byPath(out2)['client:/call'].parentSpanId, byPath(out2)['server:/y'].spanId);
 });
 
+test('requests making many calls on several threads at once: every call finds its request, however many calls came in between', () => {
+  // eight handler threads (tids 11…18), one request each, 20 calls per request, all interleaved: when a
+  // request's SERVER exchange arrives, its first calls are ~160 waiting calls of the process back
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  const T = 8;
+  const K = 20;
+  const calls = Array.from({ length: T }, (_, k) => conn('client', 10, `10.0.0.1:${41000 + k}`, '10.0.0.1:9090'));
+  for (let i = 0; i < K; i++) {
+    for (let k = 0; k < T; k++) {
+      const start = 1000 + (i * T + k) * 100;
+      l.push(event(calls[k], { start, end: start + 50, reqTid: 11 + k, inboundInFlight: T, path: `/t${k}/c${i}` }));
+    }
+  }
+  for (let k = 0; k < T; k++) {
+    l.push(event(conn('server', 10, '10.0.0.1:8080', `10.0.0.9:${52000 + k}`), { start: 100 + k, end: 1e6 + k, respTid: 11 + k, peerLocal: false, path: `/t${k}` }));
+  }
+  // and one request in flight making 100 calls from any thread (the in-flight count links them)
+  const alone = conn('client', 20, '10.0.0.1:43000', '10.0.0.1:9090');
+  for (let i = 0; i < 100; i++) l.push(event(alone, { start: 1000 + i * 100, end: 1050 + i * 100, reqTid: 21 + (i % 3), inboundInFlight: 1, path: `/alone/c${i}` }));
+  l.push(event(conn('server', 20, '10.0.0.1:8081', '10.0.0.9:53000'), { start: 100, end: 1e6, respTid: 21, peerLocal: false, path: '/alone' }));
+  l.flush(1e6 + W + 1, out);
+  assert.equal(out.length, T * K + T + 101);
+  const parents = new Map(out.filter((s) => s.ev.conn.role === 'server').map((s) => [String(s.ev.record.attributes['url.path']), s.spanId]));
+  for (const s of out.filter((x) => x.ev.conn.role === 'client')) {
+    const path = String(s.ev.record.attributes['url.path']);
+    assert.equal(s.parentSpanId, parents.get(path.slice(0, path.lastIndexOf('/'))), path);
+  }
+});
+
 test('several inbound requests in flight on one thread (an event loop): skipped, decided at the deadline', () => {
   const l = new Linker({ windowNs: W });
   const out: LinkedSpan[] = [];

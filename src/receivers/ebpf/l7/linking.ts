@@ -83,6 +83,8 @@ export interface LinkedSpan {
 }
 
 const MAX_SCAN = 64;
+/** Waiting calls of its process a new request looks at, newest first (those that ended before it began stop the scan sooner). */
+const MAX_ADOPT_SCAN = 1024;
 const NONE: Entry[] = [];
 const MAX_CANDIDATES = 4;
 
@@ -603,8 +605,13 @@ export class Linker {
   #adoptWaitingClients(s: Entry): void {
     const l = this.#waitingClientsByPid.get(s.conn.pid);
     if (l === undefined) return;
-    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+    // the list is in arrival order, close to end order: a call that ended before s began, and the ones before
+    // it, are not s's children. The calls s may contain are those of all the process's threads during s
+    // (concurrency × calls per request), often more than MAX_SCAN: the bound is in time, and a larger cap
+    const from = s.start - this.#o.slackNs;
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_ADOPT_SCAN; i--, k++) {
       const c = l.at(i);
+      if (c.end < from) break;
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
       if (c.inflight === 1) this.#attach(c, s);
