@@ -65,7 +65,7 @@ test('thread causality needs the same process, the same thread and containment',
     assert.equal(c.parentSpanId, '');
   }
   // the reading thread counts too (when the kernel knows it)
-  const c = link([event(frontOut, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, reqTid: 11, respTid: 12 })])[0];
+  const c = link([event(frontOut, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, reqTid: 11, respTid: 12 })]).find((s) => s.ev.conn.role === 'client') as LinkedSpan;
   assert.equal(c.reason, 'thread');
 });
 
@@ -115,6 +115,44 @@ test('a three-hop chain with shuffled arrival resolves to one trace: caller → 
     assert.equal(call.parentSpanId, front.spanId);
     assert.equal(back.parentSpanId, call.spanId);
     assert.equal(front.parentSpanId, '00f067aa0ba902b7');
+  }
+});
+
+test('a SERVER exchange whose CLIENT parent still counts its candidates ends in the trace that CLIENT takes', () => {
+  // a pool thread (tid 11) wrote the call and the responses of two requests that contain it: /a (its own)
+  // and /b (queued while the call ran, answered next). The call waits for its window to count them; the
+  // backend's SERVER exchange, its child, ends first and so reaches its deadline first.
+  const b = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51009');
+  const run = (ambiguity: 'skip' | 'latest', bBeforeBackendDeadline: boolean): Record<string, LinkedSpan> => {
+    const l = new Linker({ windowNs: W, threadAmbiguity: ambiguity });
+    const out: LinkedSpan[] = [];
+    l.push(event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend', peerLocal: true }));
+    l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, inboundInFlight: 2, path: '/backend', peerLocal: true }));
+    l.push(event(frontIn, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/a' }));
+    if (bBeforeBackendDeadline) l.push(event(b, { start: 150, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+    l.flush(450 + W, out);
+    if (!bBeforeBackendDeadline) l.push(event(b, { start: 150, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+    l.flush(1200 + W, out);
+    assert.equal(out.length, 4);
+    return byPath(out);
+  };
+  for (const ambiguity of ['skip', 'latest'] as const) {
+    for (const early of [true, false]) {
+      const spans = run(ambiguity, early);
+      const call = spans['client:/backend'];
+      const back = spans['server:/backend'];
+      const what = `${ambiguity}, /b ${early ? 'before' : 'after'} the backend's deadline`;
+      assert.equal(back.parentSpanId, call.spanId, what);
+      assert.equal(back.traceId, call.traceId, `${what}: the backend is in its caller's trace`);
+      if (early) {
+        // both candidates known when the call is decided
+        assert.equal(call.parentSpanId, ambiguity === 'skip' ? '' : spans['server:/b'].spanId, what);
+      } else {
+        // decided with the backend, a little before its own deadline: /a only
+        assert.equal(call.parentSpanId, spans['server:/a'].spanId, what);
+        assert.equal(call.traceId, spans['server:/a'].traceId, what);
+      }
+    }
   }
 });
 

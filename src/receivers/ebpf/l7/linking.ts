@@ -643,7 +643,7 @@ export class Linker {
   }
 
   /** The window ended: decide with what is known. */
-  #decideAtDeadline(e: Entry): void {
+  #decideAtDeadline(e: Entry, depth = 0): void {
     if (e.waiting) {
       e.waiting = false;
       this.#waitingCount--;
@@ -652,7 +652,18 @@ export class Linker {
       this.stats.ambiguous++;
       if (this.#o.threadAmbiguity === 'skip') e.parent = null;
     }
-    // a parent that is itself still waiting lends its provisional trace
+    // e's parent (or an ancestor it is attached through) is still waiting for its own window: a call counting
+    // its thread candidates, which ends after its children and so reaches its deadline after them. Decide it
+    // now, with what is known: e then takes the trace that ancestor keeps (its provisional one could change,
+    // e.g. a call with two candidates becomes a root under `skip`, leaving its child in another trace).
+    const p = e.parent;
+    if (p !== null && !p.final && depth < 32) {
+      let q = p;
+      for (let k = 0; !q.waiting && q.parent !== null && !q.parent.final && k < 32; k++) q = q.parent;
+      if (q.waiting) this.#decideAtDeadline(q, depth + 1);
+      if (e.final) return; // it was q's dependent (through its parent)
+    }
+    // a parent that is itself still undecided lends its provisional trace
     if (e.parent !== null && !e.parent.final) {
       this.#provisionalTrace(e.parent, 0, this.#scratch);
       this.#finalize(e, true);
