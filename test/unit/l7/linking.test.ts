@@ -65,7 +65,7 @@ test('thread causality needs the same process, the same thread and containment',
     assert.equal(c.parentSpanId, '');
   }
   // the reading thread counts too (when the kernel knows it)
-  const c = link([event(frontOut, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, reqTid: 11, respTid: 12 })])[0];
+  const c = link([event(frontOut, { start: 200, end: 500, reqTid: 11 }), event(frontIn, { start: 100, end: 900, reqTid: 11, respTid: 12 })]).find((s) => s.ev.conn.role === 'client') as LinkedSpan;
   assert.equal(c.reason, 'thread');
 });
 
@@ -115,6 +115,44 @@ test('a three-hop chain with shuffled arrival resolves to one trace: caller → 
     assert.equal(call.parentSpanId, front.spanId);
     assert.equal(back.parentSpanId, call.spanId);
     assert.equal(front.parentSpanId, '00f067aa0ba902b7');
+  }
+});
+
+test('a SERVER exchange whose CLIENT parent still counts its candidates ends in the trace that CLIENT takes', () => {
+  // a pool thread (tid 11) wrote the call and the responses of two requests that contain it: /a (its own)
+  // and /b (queued while the call ran, answered next). The call waits for its window to count them; the
+  // backend's SERVER exchange, its child, ends first and so reaches its deadline first.
+  const b = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51009');
+  const run = (ambiguity: 'skip' | 'latest', bBeforeBackendDeadline: boolean): Record<string, LinkedSpan> => {
+    const l = new Linker({ windowNs: W, threadAmbiguity: ambiguity });
+    const out: LinkedSpan[] = [];
+    l.push(event(backIn, { start: 250, end: 450, respTid: 31, ordinal: 0, path: '/backend', peerLocal: true }));
+    l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, ordinal: 0, inboundInFlight: 2, path: '/backend', peerLocal: true }));
+    l.push(event(frontIn, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/a' }));
+    if (bBeforeBackendDeadline) l.push(event(b, { start: 150, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+    l.flush(450 + W, out);
+    if (!bBeforeBackendDeadline) l.push(event(b, { start: 150, end: 1200, respTid: 11, peerLocal: false, path: '/b' }));
+    l.flush(1200 + W, out);
+    assert.equal(out.length, 4);
+    return byPath(out);
+  };
+  for (const ambiguity of ['skip', 'latest'] as const) {
+    for (const early of [true, false]) {
+      const spans = run(ambiguity, early);
+      const call = spans['client:/backend'];
+      const back = spans['server:/backend'];
+      const what = `${ambiguity}, /b ${early ? 'before' : 'after'} the backend's deadline`;
+      assert.equal(back.parentSpanId, call.spanId, what);
+      assert.equal(back.traceId, call.traceId, `${what}: the backend is in its caller's trace`);
+      if (early) {
+        // both candidates known when the call is decided
+        assert.equal(call.parentSpanId, ambiguity === 'skip' ? '' : spans['server:/b'].spanId, what);
+      } else {
+        // decided with the backend, a little before its own deadline: /a only
+        assert.equal(call.parentSpanId, spans['server:/a'].spanId, what);
+        assert.equal(call.traceId, spans['server:/a'].traceId, what);
+      }
+    }
   }
 });
 
@@ -219,6 +257,62 @@ test('one inbound request in flight: the call belongs to it whatever thread made
   const spans = byPath(out);
   assert.equal(spans['client:/call'].parentSpanId, spans['server:/front'].spanId);
   assert.equal(spans['client:/call'].reason, 'thread');
+});
+
+test('one request counted in flight, another arrived but not read yet: the call is never given the unread one', () => {
+  // thread per connection, new connections: y's request arrived (150) before the call (200), but its thread
+  // read it (the OWNER record, ownedSinceNs) only at 250, so the call was written with x alone in flight. y
+  // ends first: without its read time it would be the first server to contain the call, and take it.
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  const x = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51000', { ownedSinceNs: 120 });
+  const y = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51001', { ownedSinceNs: 250 });
+  l.push(event(frontOut, { start: 200, end: 500, reqTid: 11, inboundInFlight: 1, path: '/call' }));
+  l.push(event(y, { start: 150, end: 800, respTid: 12, peerLocal: false, path: '/y' }));
+  l.push(event(x, { start: 100, end: 900, respTid: 11, peerLocal: false, path: '/x' }));
+  l.flush(900, out);
+  assert.equal(out.length, 3, 'released when its parent arrives');
+  const spans = byPath(out);
+  assert.equal(spans['client:/call'].parentSpanId, spans['server:/x'].spanId);
+  assert.equal(spans['client:/call'].reason, 'thread');
+  // read before the call: a candidate again (here the only one)
+  const l2 = new Linker({ windowNs: W });
+  const y2 = conn('server', 10, '10.0.0.1:8080', '10.0.0.9:51002', { ownedSinceNs: 190 });
+  l2.push(event(frontOut, { start: 200, end: 500, reqTid: 11, inboundInFlight: 1, path: '/call' }));
+  l2.push(event(y2, { start: 150, end: 800, respTid: 12, peerLocal: false, path: '/y' }));
+  const out2: LinkedSpan[] = [];
+  l2.flush(900, out2);
+  assert.equal(byPath(out2)['client:/call'].parentSpanId, byPath(out2)['server:/y'].spanId);
+});
+
+test('requests making many calls on several threads at once: every call finds its request, however many calls came in between', () => {
+  // eight handler threads (tids 11…18), one request each, 20 calls per request, all interleaved: when a
+  // request's SERVER exchange arrives, its first calls are ~160 waiting calls of the process back
+  const l = new Linker({ windowNs: W });
+  const out: LinkedSpan[] = [];
+  const T = 8;
+  const K = 20;
+  const calls = Array.from({ length: T }, (_, k) => conn('client', 10, `10.0.0.1:${41000 + k}`, '10.0.0.1:9090'));
+  for (let i = 0; i < K; i++) {
+    for (let k = 0; k < T; k++) {
+      const start = 1000 + (i * T + k) * 100;
+      l.push(event(calls[k], { start, end: start + 50, reqTid: 11 + k, inboundInFlight: T, path: `/t${k}/c${i}` }));
+    }
+  }
+  for (let k = 0; k < T; k++) {
+    l.push(event(conn('server', 10, '10.0.0.1:8080', `10.0.0.9:${52000 + k}`), { start: 100 + k, end: 1e6 + k, respTid: 11 + k, peerLocal: false, path: `/t${k}` }));
+  }
+  // and one request in flight making 100 calls from any thread (the in-flight count links them)
+  const alone = conn('client', 20, '10.0.0.1:43000', '10.0.0.1:9090');
+  for (let i = 0; i < 100; i++) l.push(event(alone, { start: 1000 + i * 100, end: 1050 + i * 100, reqTid: 21 + (i % 3), inboundInFlight: 1, path: `/alone/c${i}` }));
+  l.push(event(conn('server', 20, '10.0.0.1:8081', '10.0.0.9:53000'), { start: 100, end: 1e6, respTid: 21, peerLocal: false, path: '/alone' }));
+  l.flush(1e6 + W + 1, out);
+  assert.equal(out.length, T * K + T + 101);
+  const parents = new Map(out.filter((s) => s.ev.conn.role === 'server').map((s) => [String(s.ev.record.attributes['url.path']), s.spanId]));
+  for (const s of out.filter((x) => x.ev.conn.role === 'client')) {
+    const path = String(s.ev.record.attributes['url.path']);
+    assert.equal(s.parentSpanId, parents.get(path.slice(0, path.lastIndexOf('/'))), path);
+  }
 });
 
 test('several inbound requests in flight on one thread (an event loop): skipped, decided at the deadline', () => {

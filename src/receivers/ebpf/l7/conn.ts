@@ -40,6 +40,14 @@ export interface ConnInfo {
   readonly fromStart: boolean;
   /** Protocol the kernel detector named (a registry key), or undefined to detect from the first chunk. */
   readonly protocol?: string;
+  /**
+   * When the connection was handed to the pipeline (CLOCK_MONOTONIC ns). Server connections are seen before
+   * their owner: the ebpf adapter holds their first segments until a thread of the owner reads or writes
+   * (the kernel's OWNER record), and opens them then, with that time. The owner cannot have acted on a
+   * request before it read it, and the request is counted in flight (`inboundInFlight`) only from then on,
+   * so linking makes no request the parent of a call written before this time. Absent or 0: from the start.
+   */
+  readonly ownedSinceNs?: number;
 }
 
 /** Strings derived once per connection (labels, index keys): no per-event string building. */

@@ -10,7 +10,8 @@ import type { L7Record } from './types.js';
  * 2. thread (CLIENT): an outbound call of process P inside the interval of an inbound request of P is its
  *    child — when that was the only inbound request in flight in P when the call was written
  *    (`inboundInFlight` = 1), or else when the thread that wrote the call read that request or wrote its
- *    response (ambiguity among several such requests: `threadAmbiguity`).
+ *    response (ambiguity among several such requests: `threadAmbiguity`). Never a request its process had not
+ *    read yet when the call was written (a new connection's first request: ConnInfo.ownedSinceNs).
  * 3. peer (SERVER): an inbound request whose connection is the reverse of a CLIENT connection on this node,
  *    inside that CLIENT exchange's interval, is a child of that CLIENT span (same trace).
  * 4. derived (SERVER, no local peer): ids derived from the connection's 4-tuple and the exchange's ordinal,
@@ -82,6 +83,8 @@ export interface LinkedSpan {
 }
 
 const MAX_SCAN = 64;
+/** Waiting calls of its process a new request looks at, newest first (those that ended before it began stop the scan sooner). */
+const MAX_ADOPT_SCAN = 1024;
 const NONE: Entry[] = [];
 const MAX_CANDIDATES = 4;
 
@@ -602,8 +605,13 @@ export class Linker {
   #adoptWaitingClients(s: Entry): void {
     const l = this.#waitingClientsByPid.get(s.conn.pid);
     if (l === undefined) return;
-    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_SCAN; i--, k++) {
+    // the list is in arrival order, close to end order: a call that ended before s began, and the ones before
+    // it, are not s's children. The calls s may contain are those of all the process's threads during s
+    // (concurrency × calls per request), often more than MAX_SCAN: the bound is in time, and a larger cap
+    const from = s.start - this.#o.slackNs;
+    for (let i = l.size - 1, k = 0; i >= 0 && k < MAX_ADOPT_SCAN; i--, k++) {
       const c = l.at(i);
+      if (c.end < from) break;
       if (c.final || !c.waiting || !this.#threadMatch(c, s)) continue;
       this.#offer(c, s);
       if (c.inflight === 1) this.#attach(c, s);
@@ -635,7 +643,7 @@ export class Linker {
   }
 
   /** The window ended: decide with what is known. */
-  #decideAtDeadline(e: Entry): void {
+  #decideAtDeadline(e: Entry, depth = 0): void {
     if (e.waiting) {
       e.waiting = false;
       this.#waitingCount--;
@@ -644,7 +652,18 @@ export class Linker {
       this.stats.ambiguous++;
       if (this.#o.threadAmbiguity === 'skip') e.parent = null;
     }
-    // a parent that is itself still waiting lends its provisional trace
+    // e's parent (or an ancestor it is attached through) is still waiting for its own window: a call counting
+    // its thread candidates, which ends after its children and so reaches its deadline after them. Decide it
+    // now, with what is known: e then takes the trace that ancestor keeps (its provisional one could change,
+    // e.g. a call with two candidates becomes a root under `skip`, leaving its child in another trace).
+    const p = e.parent;
+    if (p !== null && !p.final && depth < 32) {
+      let q = p;
+      for (let k = 0; !q.waiting && q.parent !== null && !q.parent.final && k < 32; k++) q = q.parent;
+      if (q.waiting) this.#decideAtDeadline(q, depth + 1);
+      if (e.final) return; // it was q's dependent (through its parent)
+    }
+    // a parent that is itself still undecided lends its provisional trace
     if (e.parent !== null && !e.parent.final) {
       this.#provisionalTrace(e.parent, 0, this.#scratch);
       this.#finalize(e, true);
@@ -746,9 +765,15 @@ export class Linker {
 
   /** p (server, same process) contains the call c, and the thread matches when it has to. */
   #threadMatch(c: Entry, p: Entry): boolean {
-    if (p.conn.pid !== c.conn.pid) return false;
+    const pc = p.conn;
+    if (pc.pid !== c.conn.pid) return false;
     const slack = this.#o.slackNs;
     if (!(p.start <= c.start + slack && c.end <= p.end + slack)) return false;
+    // a request that arrived before the call but that its process had not read yet (held until its owner was
+    // seen) did not make the call, and was not counted in the call's inboundInFlight: without this, a call
+    // written with one request counted could be given the other one
+    const owned = pc.ownedSinceNs;
+    if (owned !== undefined && owned > c.start + slack) return false;
     if (c.inflight === 1) return true;
     const tid = c.reqTid;
     return tid !== 0 && (p.respTid === tid || p.reqTid === tid);

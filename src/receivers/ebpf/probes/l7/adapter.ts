@@ -159,7 +159,7 @@ export class L7Adapter {
 
   /** Opens every connection still waiting for its owner (e.g. before shutdown). */
   flush(): void {
-    for (const c of this.#conns.values()) if (!c.ready && !c.dropped) this.#open(c);
+    for (const c of this.#conns.values()) if (!c.ready && !c.dropped) this.#open(c, c.held.at(-1)?.tsNs ?? c.tsNs);
   }
 
   /**
@@ -203,7 +203,7 @@ export class L7Adapter {
       const ev = this.#ev.reset(view, off, len);
       const c = this.#conns.get(ev.cookie);
       if (c === undefined) this.stats.unknownConnection++;
-      else if (!c.ready && !c.dropped) this.#owner(c, ev.pid);
+      else if (!c.ready && !c.dropped) this.#owner(c, ev.pid, ev.tsNs);
     } else if (type === L7EventType.CLOSE) {
       if (len < L7_EVENT_SIZE) {
         this.stats.malformed++;
@@ -248,19 +248,20 @@ export class L7Adapter {
     this.#buf.copy(data, 0, start, start + data.length);
     c.held.push({ egress, tsNs: ev.tsNs, tid: ev.tid, data, length: ev.length, gap });
     // known owner: open at the first chunk (the parser confirms the protocol on it)
-    if (c.ownerKnown) this.#open(c);
-    else if (egress && (ev.flags & L7DataFlags.TASK) !== 0 && ev.pid !== 0) this.#owner(c, ev.pid);
-    else if (c.held.length >= this.#maxPending) this.#open(c);
+    if (c.ownerKnown) this.#open(c, ev.tsNs);
+    else if (egress && (ev.flags & L7DataFlags.TASK) !== 0 && ev.pid !== 0) this.#owner(c, ev.pid, ev.tsNs);
+    else if (c.held.length >= this.#maxPending) this.#open(c, ev.tsNs);
   }
 
-  #owner(c: Conn, pid: number): void {
+  /** The owner is known (at `tsNs`: an OWNER record, or a write of its thread). */
+  #owner(c: Conn, pid: number, tsNs: number): void {
     if (pid !== c.pid) {
       this.stats.ownerChanged++;
       c.pid = pid;
       c.cgroupId = 0; // the listener's: resolve the owner's by pid
     }
     c.ownerKnown = true;
-    if (c.held.length > 0) this.#open(c);
+    if (c.held.length > 0) this.#open(c, tsNs);
   }
 
   /**
@@ -280,7 +281,8 @@ export class L7Adapter {
     return this.#buf.subarray(off, off + n);
   }
 
-  #open(c: Conn): void {
+  /** Hands the connection and its held chunks to the pipeline, at `tsNs` (ConnInfo.ownedSinceNs). */
+  #open(c: Conn, tsNs: number): void {
     if (!c.ownerKnown) this.stats.ownerUnknown++;
     if (this.#o.selfPid !== undefined && c.pid === this.#o.selfPid) {
       c.dropped = true;
@@ -307,7 +309,7 @@ export class L7Adapter {
     }
     const info: ConnInfo = {
       id: c.id, pid: c.pid, role: c.role, localIp: c.localIp, localPort: c.localPort, remoteIp: c.remoteIp,
-      remotePort: c.remotePort, cgroupPath: this.#cgroupOf(c), fromStart: c.fromStart, protocol,
+      remotePort: c.remotePort, cgroupPath: this.#cgroupOf(c), fromStart: c.fromStart, protocol, ownedSinceNs: tsNs,
     };
     c.ready = true;
     this.#out.open(info, c.tsNs);
@@ -337,7 +339,7 @@ export class L7Adapter {
   }
 
   #close(c: Conn, tsNs: number): void {
-    if (!c.ready && !c.dropped) this.#open(c);
+    if (!c.ready && !c.dropped) this.#open(c, tsNs);
     this.#conns.delete(c.id);
     if (c.ready) this.#out.close(c.id, tsNs);
   }

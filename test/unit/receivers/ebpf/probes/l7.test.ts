@@ -172,7 +172,7 @@ describe('adapter (synthetic records)', () => {
     ]);
     assert.equal(r.calls.length, 4);
     const [, info] = r.calls[0] as ['open', ConnInfo];
-    assert.deepEqual({ ...info }, { id: 7, pid: 100, role: 'client', localIp: '127.0.0.1', localPort: 40000, remoteIp: '127.0.0.1', remotePort: 8080, cgroupPath: '/id/55', fromStart: true, protocol: 'http' });
+    assert.deepEqual({ ...info }, { id: 7, pid: 100, role: 'client', localIp: '127.0.0.1', localPort: 40000, remoteIp: '127.0.0.1', remotePort: 8080, cgroupPath: '/id/55', fromStart: true, protocol: 'http', ownedSinceNs: 2000 });
     assert.deepEqual(r.calls[1], ['chunk', 7, true, 2000, 101, 'GET / HTTP/1.1\r\n\r\n', 18]);
     assert.deepEqual(r.calls[2].slice(0, 5), ['chunk', 7, false, 3000, 0]);
     assert.deepEqual(r.calls[3], ['close', 7, 4000]);
@@ -191,6 +191,7 @@ describe('adapter (synthetic records)', () => {
     const [, info] = r.calls[0] as ['open', ConnInfo];
     assert.equal(info.pid, 11, 'the worker that read it');
     assert.equal(info.cgroupPath, '/pid/11', 'servers: the owner\'s cgroup by pid');
+    assert.equal(info.ownedSinceNs, 2500, 'handed over when the owner read it (the request arrived at 2000)');
     assert.deepEqual(r.calls.slice(1).map((c) => c.slice(0, 5)), [['chunk', 8, false, 2000, 0], ['chunk', 8, true, 3000, 12]]);
     assert.equal(a.stats.ownerChanged, 1);
   });
@@ -220,9 +221,11 @@ describe('adapter (synthetic records)', () => {
     const a = new L7Adapter(r, { protocols: ['http'], cgroupPath: cgroups, maxPendingChunks: 3 });
     feed(a, [open(9, { pid: 10, role: 'server' }), data(9, false, 1, 'GET / HTTP/1.1\r\n\r\n'), data(9, true, 2, 'HTTP/1.1 200 OK\r\n\r\n', { pid: 12, tid: 13 })]);
     assert.equal((r.calls[0] as ['open', ConnInfo])[1].pid, 12);
+    assert.equal((r.calls[0] as ['open', ConnInfo])[1].ownedSinceNs, 2, 'at the write that named the owner');
     feed(a, [open(10, { pid: 10, role: 'server' }), ...[1, 2, 3].map((i) => data(10, false, i, 'GET / HTTP/1.1\r\n\r\n'))]);
     const opened = r.calls.filter((c) => c[0] === 'open').map((c) => (c[1] as ConnInfo));
     assert.equal(opened[1].pid, 10, 'cap reached: the kernel\'s pid');
+    assert.equal(opened[1].ownedSinceNs, 3, 'handed over at the chunk that reached the cap');
     assert.equal(a.stats.ownerUnknown, 1);
   });
 
