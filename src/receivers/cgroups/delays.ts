@@ -263,7 +263,7 @@ export class DelayCollector {
       this.#disabled = true;
       const errno = e instanceof TaskstatsUnavailableError ? e.errno : 0;
       const why = errno === ENOENT
-        ? 'the kernel has no taskstats family here (built without CONFIG_TASKSTATS, or the agent is not in the host network namespace: taskstats exists only there)'
+        ? 'the kernel has no taskstats family here (built without CONFIG_TASKSTATS, or an older kernel that registers it only in the host network namespace: use hostNetwork)'
         : `taskstats cannot be used: ${(e as Error).message}`;
       this.#opts.logger.warn(`cgroups receiver: ${why}; ${METRICS} are not reported, the rest of the receiver works`);
       return undefined;
