@@ -21,6 +21,9 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/sock_diag.h>
 #include <linux/inet_diag.h>
+/* generic netlink and taskstats (per-process delay accounting, the cgroups receiver) */
+#include <linux/genetlink.h>
+#include <linux/taskstats.h>
 
 #define FSIZE(T, f) sizeof(((T *)0)->f)
 
@@ -180,8 +183,14 @@ static const struct field_desc inet_diag_msg_fields[] = {
 _Static_assert(4 + sizeof(struct inet_diag_sockid) + 4 * 5 == sizeof(struct inet_diag_msg),
 	       "inet_diag_msg field list incomplete");
 
+static const struct field_desc genlmsghdr_fields[] = {
+	F(struct genlmsghdr, cmd), F(struct genlmsghdr, version), F(struct genlmsghdr, reserved),
+};
+_Static_assert(1 + 1 + 2 == sizeof(struct genlmsghdr), "genlmsghdr field list incomplete");
+
 static const struct struct_desc structs[] = {
 	STRUCT(nlmsghdr, nlmsghdr_fields),
+	STRUCT(genlmsghdr, genlmsghdr_fields),
 	STRUCT(nfgenmsg, nfgenmsg_fields),
 	STRUCT(inet_diag_req_v2, inet_diag_req_v2_fields),
 	STRUCT(inet_diag_msg, inet_diag_msg_fields),
@@ -205,6 +214,7 @@ struct enum_desc {
 };
 
 #define E(v) {#v, v}
+#define OFF(name, T, f) {#name, (int64_t)offsetof(T, f)}
 static const struct enum_desc enums[] = {
 	E(SONDE_LOST_RINGBUF_FULL), E(SONDE_LOST_TABLE_FULL), E(SONDE_LOST_UNTRACKED), E(SONDE_LOST__MAX),
 	E(SONDE_COMM_LEN), E(SONDE_ADDR_LEN),
@@ -232,6 +242,17 @@ static const struct enum_desc enums[] = {
 	E(CTA_IP_V4_SRC), E(CTA_IP_V4_DST), E(CTA_IP_V6_SRC), E(CTA_IP_V6_DST), E(CTA_PROTO_NUM),
 	E(CTA_PROTO_SRC_PORT), E(CTA_PROTO_DST_PORT), E(CTA_STATUS), E(IPS_SRC_NAT), E(IPS_DST_NAT),
 	E(SOCK_DIAG_BY_FAMILY), E(INET_DIAG_NOCOOKIE), E(INET_DIAG_INFO),
+	/* generic netlink: resolving a family id, and taskstats (TASKSTATS_CMD_GET per thread group) */
+	E(NETLINK_GENERIC), E(GENL_ID_CTRL), E(CTRL_CMD_GETFAMILY), E(CTRL_CMD_NEWFAMILY), E(CTRL_ATTR_FAMILY_ID),
+	E(CTRL_ATTR_FAMILY_NAME), E(TASKSTATS_GENL_VERSION), E(TASKSTATS_CMD_GET), E(TASKSTATS_CMD_NEW),
+	E(TASKSTATS_CMD_ATTR_TGID), E(TASKSTATS_TYPE_TGID), E(TASKSTATS_TYPE_STATS), E(TASKSTATS_TYPE_AGGR_TGID),
+	/* struct taskstats has implicit padding (aligned(8) members) and grows at its end with each
+	 * TASKSTATS_VERSION: only the offsets of the fields Sonde reads are exported */
+	OFF(TASKSTATS_VERSION_OFFSET, struct taskstats, version),
+	OFF(TASKSTATS_CPU_COUNT_OFFSET, struct taskstats, cpu_count),
+	OFF(TASKSTATS_CPU_DELAY_TOTAL_OFFSET, struct taskstats, cpu_delay_total),
+	OFF(TASKSTATS_BLKIO_COUNT_OFFSET, struct taskstats, blkio_count),
+	OFF(TASKSTATS_BLKIO_DELAY_TOTAL_OFFSET, struct taskstats, blkio_delay_total),
 	/* bpf_map_update_elem flags */
 	E(BPF_ANY), E(BPF_NOEXIST), E(BPF_EXIST),
 };

@@ -8,10 +8,16 @@
  *                                                  created inside netnsPath's namespace when given
  *                                                  (setns on this thread and back: a socket keeps
  *                                                  the namespace it was created in)
- *   netlinkRequest(handle, request, timeoutMs) -> Buffer   sends `request` (one or more nlmsghdr),
- *                                                  returns every reply datagram for the last message's
- *                                                  sequence number, concatenated, up to NLMSG_DONE /
- *                                                  NLMSG_ERROR (dumps) or the first reply (gets)
+ *   netlinkRequest(handle, request, timeoutMs) -> Buffer   sends `request` (one or more nlmsghdr)
+ *                                                  in one sendto and returns the reply datagrams whose
+ *                                                  sequence number is in [first message's seq, last
+ *                                                  message's seq], concatenated; it ends on the last
+ *                                                  message's NLMSG_DONE / NLMSG_ERROR (dumps) or its
+ *                                                  first reply (gets). A batch of gets with consecutive
+ *                                                  seqs thus costs one round trip: the kernel handles the
+ *                                                  messages in order, so the last one's reply comes last
+ *                                                  (the caller keeps a batch's replies within the socket's
+ *                                                  receive buffer)
  *   netlinkClose(handle)
  */
 #include "common.h"
@@ -172,7 +178,7 @@ static napi_value js_request(napi_env env, napi_callback_info info)
 	struct sonde_nl *s = arg_nl(env, argv[0]);
 	void *req;
 	size_t req_len, len = 0, cap = 0;
-	uint32_t timeout_ms, seq = 0, pid;
+	uint32_t timeout_ms, seq = 0, first_seq, pid;
 	bool dump, done = false;
 	char *out = NULL;
 	const struct nlmsghdr *last;
@@ -186,12 +192,14 @@ static napi_value js_request(napi_env env, napi_callback_info info)
 		return NULL;
 	if (req_len < NLMSG_HDRLEN)
 		return sonde_throw_type(env, "request must hold at least one nlmsghdr");
-	/* the last message of the request decides what ends the reply */
+	/* the last message of the request decides what ends the reply; replies to the messages
+	 * before it (a batch) are kept too */
 	{
 		const struct nlmsghdr *h = req;
 		size_t left = req_len;
 
 		last = h;
+		first_seq = h->nlmsg_seq;
 		while (NLMSG_OK(h, left)) {
 			last = h;
 			h = NLMSG_NEXT(h, left);
@@ -255,9 +263,12 @@ static napi_value js_request(napi_env env, napi_callback_info info)
 			bool mine = false;
 
 			while (NLMSG_OK(h, left2)) {
-				if (h->nlmsg_seq == seq && (h->nlmsg_pid == pid || h->nlmsg_pid == 0)) {
+				/* unsigned distance: a batch's seqs may wrap around */
+				if (h->nlmsg_seq - first_seq <= seq - first_seq &&
+				    (h->nlmsg_pid == pid || h->nlmsg_pid == 0)) {
 					mine = true;
-					if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR || !dump)
+					if (h->nlmsg_seq == seq &&
+					    (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR || !dump))
 						done = true;
 				}
 				h = NLMSG_NEXT(h, left2);

@@ -129,9 +129,11 @@ export interface NativeBinding {
   /** socket(AF_NETLINK, SOCK_RAW, protocol), created inside the network namespace at `netnsPath` when given. */
   netlinkOpen(protocol: number, netnsPath?: string): NetlinkHandle;
   /**
-   * Sends `request` (one or more nlmsghdr) and returns the reply datagrams for the last message's sequence
-   * number, concatenated: up to NLMSG_DONE/NLMSG_ERROR for dumps, the first reply otherwise. Throws
-   * ETIMEDOUT after `timeoutMs`.
+   * Sends `request` (one or more nlmsghdr, in one sendto) and returns the reply datagrams whose sequence
+   * number lies between the first and the last message's, concatenated; the reply ends with the last
+   * message's NLMSG_DONE/NLMSG_ERROR for dumps, its first reply otherwise. A batch of gets with
+   * consecutive sequence numbers is thus one round trip (keep a batch's replies within the socket's
+   * receive buffer). Throws ETIMEDOUT after `timeoutMs`.
    */
   netlinkRequest(h: NetlinkHandle, request: Buffer, timeoutMs: number): Buffer;
   /** Idempotent. */

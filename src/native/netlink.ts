@@ -113,7 +113,10 @@ export class NetlinkSocket {
     return this.seq;
   }
 
-  /** Sends one request and returns the reply's messages (NLMSG_DONE and ACKs included). */
+  /**
+   * Sends one request — or a batch of messages with consecutive sequence numbers (`nextSeq()` each) — and
+   * returns the reply's messages (NLMSG_DONE, errors and ACKs included).
+   */
   request(msg: Buffer, timeoutMs = 1000): NlMessage[] {
     if (this.closed) throw new Error('netlink socket is closed');
     return parseMessages(mapErrors(() => this.native.netlinkRequest(this.handle, msg, timeoutMs)));

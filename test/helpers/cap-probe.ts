@@ -1,10 +1,11 @@
 // One privileged operation of the agent, run as a child process under a given capability set by
 // test/e2e/deploy-capabilities.test.ts: `node dist/test/helpers/cap-probe.js <action> [arg]`.
 // Prints one JSON line {action, ok, detail}; ok=false carries the errno the kernel returned.
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { BpfObject, NetlinkSocket, errorOf, loadNative } from '../../src/native/index.js';
+import { TaskstatsClient } from '../../src/receivers/cgroups/taskstats.js';
 import { conntrackGetRequest } from '../../src/receivers/ebpf/net/conntrack.js';
 import { attachL7Object, configureL7Object, hasSendmsgTracepoint } from '../../src/receivers/ebpf/probes/l7/capture.js';
 import { L7_PARSERS } from '../../src/receivers/ebpf/probes/l7/probe.js';
@@ -72,6 +73,25 @@ async function run(action: string, arg: string | undefined): Promise<string> {
       } finally {
         s.close();
       }
+    }
+    case 'taskstats': {
+      // the cgroups receiver's query: the family id (no capability), then TASKSTATS_CMD_GET for ourselves
+      const c = TaskstatsClient.open(loadNative());
+      try {
+        const r = c.query([process.pid]).get(process.pid);
+        if (r === EPERM) throw Object.assign(new Error('TASKSTATS_CMD_GET answered EPERM'), { code: 'EPERM' });
+        if (typeof r !== 'object') throw new Error(`TASKSTATS_CMD_GET answered errno ${r}`);
+        return `cpu_count ${r.cpuCount}, cpu_delay_total ${r.cpuDelayNs} ns`;
+      } finally {
+        c.close();
+      }
+    }
+    case 'task_delayacct': {
+      // write the current value back: the permission check without changing the setting
+      const path = '/proc/sys/kernel/task_delayacct';
+      const v = readFileSync(path, 'utf8').trim();
+      writeFileSync(path, v);
+      return `wrote ${v} back`;
     }
     case 'sock_diag':
     case 'setns': {

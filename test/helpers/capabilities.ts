@@ -23,11 +23,13 @@ export const CAPABILITY_MATRIX: readonly CapabilityRow[] = [
   { action: 'proc_fd', feature: 'discovery: socket inodes in `/proc/<pid>/fd` of root processes', needs: ['SYS_PTRACE'], chart: true },
   { action: 'proc_fd_other_uid', feature: 'discovery: `/proc/<pid>/fd` of processes of other users', needs: ['SYS_PTRACE', 'DAC_READ_SEARCH'], chart: true },
   { action: 'proc_ns', feature: 'network namespace of a process (`/proc/<pid>/ns/net`)', needs: ['SYS_PTRACE'], chart: true },
+  { action: 'taskstats', feature: 'cgroups receiver: per-process CPU/disk delays from taskstats (generic netlink TASKSTATS_CMD_GET)', needs: ['NET_ADMIN'], chart: true },
   { action: 'sock_diag', feature: 'sock_diag dump (socket cookies) in the agent\'s network namespace', needs: [], chart: true },
   { action: 'proc_read', feature: 'node/cgroups receivers, cgroup processor: `/proc/<pid>/cgroup`, `/proc/<pid>/net/tcp`, `/proc/stat`, cgroup files', needs: [], chart: true },
   { action: 'btf', feature: 'kernel BTF (`/sys/kernel/btf/vmlinux`) for CO-RE', needs: [], chart: true },
   { action: 'runtime_socket', feature: 'container runtime socket (root-owned, 0660) as uid 0', needs: [], chart: true },
   { action: 'setns', feature: 'entering a pod\'s network namespace (conntrack/sock_diag inside pods)', needs: ['SYS_ADMIN'], chart: false },
+  { action: 'task_delayacct', feature: 'cgroups receiver `delay_accounting: enable`: writing `kernel.task_delayacct` (also needs a writable /proc/sys, which containers do not have)', needs: ['SYS_ADMIN'], chart: false },
   { action: 'mount_tracefs', feature: 'mounting tracefs (`mount_tracefs`; the chart mounts the host\'s instead)', needs: ['SYS_ADMIN'], chart: false },
 ];
 

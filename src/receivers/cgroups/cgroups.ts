@@ -12,13 +12,18 @@ import type { CgroupInfo } from '../../internal/cgroup/index.js';
 import { CgroupFs, recognizeCgroup, walkCgroups } from '../../internal/cgroup/index.js';
 import type { ContainerMetadata } from '../../internal/runtime/index.js';
 import { ContainerMetadataService } from '../../internal/runtime/index.js';
+import { loadNative } from '../../native/load.js';
 import { gaugeMetric, resourceMetrics, sumMetric } from '../../pdata/metrics.js';
 import { msToHrTime, nowHrTime } from '../../pdata/time.js';
 import type { CounterFamily, GaugeFamily } from '../../service/telemetry.js';
 import { VERSION } from '../../version.js';
 import type { CgroupsConfig } from './config.js';
+import type { CgroupDelays } from './delays.js';
+import { DelayCollector } from './delays.js';
 import type { CgroupStats } from './stats.js';
 import { DeviceNames, readCgroupStats } from './stats.js';
+import type { TaskstatsSource } from './taskstats.js';
+import { TaskstatsClient } from './taskstats.js';
 
 const SCOPE = { name: 'sonde/receiver/cgroups', version: VERSION };
 
@@ -26,6 +31,8 @@ const SCOPE = { name: 'sonde/receiver/cgroups', version: VERSION };
 export interface DiscoveredCgroup {
   readonly path: string;
   readonly info: CgroupInfo;
+  /** Its directory in the hierarchy it was found in (whose cgroup.procs lists its processes). */
+  readonly dir: string;
   /**
    * Tells incarnations apart: the path plus the inode of its directory. cgroupfs (kernfs) never reuses an
    * inode number within a boot, so a recreated cgroup always gets a new one.
@@ -33,6 +40,11 @@ export interface DiscoveredCgroup {
   readonly incarnation: string;
   /** When the directory was created (ctime), used as the start time of its counters. */
   readonly createdMs: number;
+}
+
+export interface CgroupsReceiverOptions {
+  /** Test seam: opens the taskstats source (default: a generic netlink socket through the native addon). */
+  readonly taskstats?: () => TaskstatsSource;
 }
 
 interface IdentityState {
@@ -71,9 +83,11 @@ export class CgroupsReceiver implements Component {
   readonly #dropped: CounterFamily;
   readonly #containers: GaugeFamily;
   readonly #scrapeSeconds: GaugeFamily;
+  readonly #taskstatsErrors: CounterFamily;
+  readonly #delays: DelayCollector;
   readonly #id: string;
 
-  constructor(set: Settings, cfg: CgroupsConfig, next: MetricsConsumer) {
+  constructor(set: Settings, cfg: CgroupsConfig, next: MetricsConsumer, opts: CgroupsReceiverOptions = {}) {
     this.#set = set;
     this.#cfg = cfg;
     this.#next = next;
@@ -84,6 +98,14 @@ export class CgroupsReceiver implements Component {
     this.#dropped = set.telemetry.counter('sonde_receiver_cgroups_dropped_total', 'cgroups not reported because of max_containers', ['receiver']);
     this.#containers = set.telemetry.gauge('sonde_receiver_cgroups_containers', 'cgroups reported by the last scrape', ['receiver']);
     this.#scrapeSeconds = set.telemetry.gauge('sonde_receiver_cgroups_scrape_seconds', 'Duration of the last scrape', ['receiver']);
+    this.#taskstatsErrors = set.telemetry.counter('sonde_receiver_cgroups_taskstats_errors_total', 'taskstats queries that failed for a reason other than the process having exited', ['receiver', 'errno']);
+    this.#delays = new DelayCollector({
+      mode: cfg.delay_accounting,
+      rootPath: cfg.root_path,
+      logger: set.logger,
+      open: opts.taskstats ?? (() => TaskstatsClient.open(loadNative())),
+      onError: (errno) => this.#taskstatsErrors.labels(this.#id, errno).inc(),
+    });
   }
 
   async start(_host: Host): Promise<void> {
@@ -92,6 +114,7 @@ export class CgroupsReceiver implements Component {
       this.#set.logger.warn('cgroups receiver: no cgroup filesystem found; no container metrics will be reported', { root: this.#fs.root });
     }
     if (this.#cfg.metadata) this.#meta = new ContainerMetadataService(this.#cfg.runtimes, this.#set.logger);
+    this.#delays.start();
     this.#tick();
     this.#timer = setInterval(() => this.#tick(), this.#cfg.collection_interval);
     this.#timer.unref();
@@ -128,7 +151,7 @@ export class CgroupsReceiver implements Component {
           continue;
         }
         if (!hasProcesses(d)) continue;
-        seen.set(path, { path, info, incarnation: `${path}|${st.ino}`, createdMs: st.ctimeMs });
+        seen.set(path, { path, info, dir: d, incarnation: `${path}|${st.ino}`, createdMs: st.ctimeMs });
       }
     }
     return [...seen.values()];
@@ -181,13 +204,16 @@ export class CgroupsReceiver implements Component {
     }
     for (const [identity, st] of this.#identities) if (nowMs - st.lastSeenMs > this.#cfg.identity_ttl) this.#identities.delete(identity);
 
+    // CPU and disk delays from taskstats, per cgroup incarnation (a recreated cgroup starts from zero).
+    const delays = this.#delays.collect(rows.map(({ c }) => ({ key: c.incarnation, dir: c.dir })), nowMs);
+
     const out: Metrics = [];
     const keep = new Set<string>();
     for (const { c, md, identity } of rows) {
       keep.add(c.path);
       const stats = readCgroupStats(this.#fs!, c.path);
       const ident = this.#identities.get(identity)!;
-      out.push(resourceMetrics(this.#resource(c.path), SCOPE, this.#metrics(c, md, stats, ident, now)));
+      out.push(resourceMetrics(this.#resource(c.path), SCOPE, this.#metrics(c, md, stats, ident, now, delays.get(c.incarnation))));
     }
     for (const p of this.#resources.keys()) if (!keep.has(p)) this.#resources.delete(p);
     this.#containers.labels(this.#id).set(out.length);
@@ -214,7 +240,7 @@ export class CgroupsReceiver implements Component {
     return r;
   }
 
-  #metrics(c: DiscoveredCgroup, md: ContainerMetadata | null, st: CgroupStats, ident: IdentityState, now: HrTime): MetricData[] {
+  #metrics(c: DiscoveredCgroup, md: ContainerMetadata | null, st: CgroupStats, ident: IdentityState, now: HrTime, delays: CgroupDelays | undefined): MetricData[] {
     const start = msToHrTime(c.createdMs);
     const pt = (value: number, attributes: Attributes = {}, startTime: HrTime = start): DataPoint<number> => ({ startTime, endTime: now, attributes, value });
     const out: MetricData[] = [];
@@ -225,6 +251,8 @@ export class CgroupsReceiver implements Component {
     if (st.cpuLimitCores !== undefined) out.push(gaugeMetric('container_resources_cpu_limit_cores', 'CPU limit of the container', '', [pt(st.cpuLimitCores)]));
     if (st.cpuUsageSeconds !== undefined) out.push(sumMetric('container_resources_cpu_usage_seconds_total', 'Total CPU time consumed by the container', '', [pt(st.cpuUsageSeconds)]));
     if (st.cpuThrottledSeconds !== undefined) out.push(sumMetric('container_resources_cpu_throttled_seconds_total', 'Total time duration the container has been throttled', '', [pt(st.cpuThrottledSeconds)]));
+    if (delays?.cpuSeconds !== undefined) out.push(sumMetric('container_resources_cpu_delay_seconds_total', 'Total time duration processes of the container have been waiting for a CPU (while being runnable)', '', [pt(delays.cpuSeconds, {}, msToHrTime(delays.sinceMs))]));
+    if (delays?.diskSeconds !== undefined) out.push(sumMetric('container_resources_disk_delay_seconds_total', 'Total time duration processes of the container have been waiting for I/Os to complete', '', [pt(delays.diskSeconds, {}, msToHrTime(delays.sinceMs))]));
     if (st.memoryLimit !== undefined) out.push(gaugeMetric('container_resources_memory_limit_bytes', 'Memory limit of the container', '', [pt(st.memoryLimit)]));
     if (st.memoryRss !== undefined) out.push(gaugeMetric('container_resources_memory_rss_bytes', 'Amount of physical memory used by the container (doesn\'t include page cache)', '', [pt(st.memoryRss)]));
     if (st.memoryCache !== undefined) out.push(gaugeMetric('container_resources_memory_cache_bytes', 'Amount of page cache memory allocated by the container', '', [pt(st.memoryCache)]));
@@ -258,6 +286,7 @@ export class CgroupsReceiver implements Component {
     await this.#inFlight;
     this.#meta?.close();
     this.#meta = undefined;
+    this.#delays.close();
   }
 }
 
