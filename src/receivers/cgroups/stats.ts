@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CgroupFs } from '../../internal/cgroup/index.js';
 
@@ -202,10 +202,21 @@ export function readCgroupStats(fs: CgroupFs, path: string): CgroupStats {
   return st;
 }
 
-/** "major:minor" → kernel device name via /sys/dev/block, cached (devices rarely change). */
+/** A block device's whole disk: its "major:minor" (io.stat and blkio key disks) and kernel name. */
+export interface BlockDisk {
+  readonly majMin: string;
+  readonly name: string;
+}
+
+/**
+ * "major:minor" → kernel device name via /sys/dev/block, cached (devices rarely change); `disk()` also
+ * maps a partition to the disk holding it (`sda1` → `sda`, `nvme0n1p2` → `nvme0n1`), which is what the
+ * cgroup I/O files count against.
+ */
 export class DeviceNames {
   readonly #sys: string;
   readonly #cache = new Map<string, string>();
+  readonly #disks = new Map<string, BlockDisk>();
   constructor(sysRoot: string) {
     this.#sys = sysRoot;
   }
@@ -220,5 +231,33 @@ export class DeviceNames {
       this.#cache.set(majMin, n);
     }
     return n;
+  }
+  /**
+   * The whole disk of a block device: itself, or for a partition (its sysfs directory has a `partition`
+   * file) the parent directory's device. A device unknown to sysfs is its own disk, named by `name()`.
+   */
+  disk(majMin: string): BlockDisk {
+    let d = this.#disks.get(majMin);
+    if (!d) {
+      d = { majMin, name: this.name(majMin) };
+      try {
+        const dir = realpathSync(join(this.#sys, 'dev/block', majMin));
+        if (existsSync(join(dir, 'partition'))) {
+          const parent = dirname(dir);
+          d = { majMin: readFileSync(join(parent, 'dev'), 'latin1').trim(), name: basename(parent) };
+        }
+      } catch { /* not in sysfs (gone, or a fake tree): the device itself */ }
+      this.#disks.set(majMin, d);
+    }
+    return d;
+  }
+  /** A block device by its kernel name (`/sys/class/block/<name>/dev`), e.g. from a mount source `/dev/sda2`. */
+  byName(name: string): string | undefined {
+    if (!/^[\w.-]+$/.test(name)) return undefined;
+    try {
+      return readFileSync(join(this.#sys, 'class/block', name, 'dev'), 'latin1').trim();
+    } catch {
+      return undefined;
+    }
   }
 }
