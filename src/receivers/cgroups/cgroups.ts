@@ -20,6 +20,8 @@ import { VERSION } from '../../version.js';
 import type { CgroupsConfig } from './config.js';
 import type { CgroupDelays } from './delays.js';
 import { DelayCollector } from './delays.js';
+import type { DiskMount, StatFsLike } from './disks.js';
+import { DiskCollector, joinDiskIo } from './disks.js';
 import type { CgroupStats } from './stats.js';
 import { DeviceNames, readCgroupStats } from './stats.js';
 import type { TaskstatsSource } from './taskstats.js';
@@ -45,6 +47,8 @@ export interface DiscoveredCgroup {
 export interface CgroupsReceiverOptions {
   /** Test seam: opens the taskstats source (default: a generic netlink socket through the native addon). */
   readonly taskstats?: () => TaskstatsSource;
+  /** Test seam: statfs of a container mount (default fs.statfsSync). */
+  readonly statfs?: (path: string) => StatFsLike;
 }
 
 interface IdentityState {
@@ -59,7 +63,7 @@ interface IdentityState {
  * coroot-node-agent's metric names (compat.md §3.1). Each container is one ResourceMetrics whose resource
  * has only `sonde.cgroup.path`; the `cgroup`, `container` and `k8sattributes` processors add the rest, and
  * the prometheus exporter derives `container_id`/`app_id` from it. Data-point attributes are only the
- * metrics' own labels (kind, device).
+ * metrics' own labels (kind; mount_point, device, volume).
  *
  * Restarts: a restart is the same container identity (coroot's container_id computed from the runtime's
  * metadata: `/k8s/<ns>/<pod>/<container>`, `/docker/<name>`, or the cgroup path of a systemd unit)
@@ -85,6 +89,8 @@ export class CgroupsReceiver implements Component {
   readonly #scrapeSeconds: GaugeFamily;
   readonly #taskstatsErrors: CounterFamily;
   readonly #delays: DelayCollector;
+  readonly #disks: DiskCollector;
+  readonly #diskErrors: CounterFamily;
   readonly #id: string;
 
   constructor(set: Settings, cfg: CgroupsConfig, next: MetricsConsumer, opts: CgroupsReceiverOptions = {}) {
@@ -105,6 +111,14 @@ export class CgroupsReceiver implements Component {
       logger: set.logger,
       open: opts.taskstats ?? (() => TaskstatsClient.open(loadNative())),
       onError: (errno) => this.#taskstatsErrors.labels(this.#id, errno).inc(),
+    });
+    this.#diskErrors = set.telemetry.counter('sonde_receiver_cgroups_disk_errors_total', 'container mounts whose statfs (or stat) failed, by errno; their disk size/usage is not reported', ['receiver', 'errno']);
+    this.#disks = new DiskCollector({
+      rootPath: cfg.root_path,
+      devices: this.#devices,
+      logger: set.logger,
+      onError: (errno) => this.#diskErrors.labels(this.#id, errno).inc(),
+      statfs: opts.statfs,
     });
   }
 
@@ -206,6 +220,8 @@ export class CgroupsReceiver implements Component {
 
     // CPU and disk delays from taskstats, per cgroup incarnation (a recreated cgroup starts from zero).
     const delays = this.#delays.collect(rows.map(({ c }) => ({ key: c.incarnation, dir: c.dir })), nowMs);
+    // Disk mounts (one mount table per mount namespace), for the disk gauges and the I/O counters' labels.
+    const disks = this.#cfg.disk_usage ? this.#disks.collect(rows.map(({ c }) => ({ key: c.incarnation, dir: c.dir }))) : new Map<string, DiskMount[]>();
 
     const out: Metrics = [];
     const keep = new Set<string>();
@@ -213,7 +229,7 @@ export class CgroupsReceiver implements Component {
       keep.add(c.path);
       const stats = readCgroupStats(this.#fs!, c.path);
       const ident = this.#identities.get(identity)!;
-      out.push(resourceMetrics(this.#resource(c.path), SCOPE, this.#metrics(c, md, stats, ident, now, delays.get(c.incarnation))));
+      out.push(resourceMetrics(this.#resource(c.path), SCOPE, this.#metrics(c, md, stats, ident, now, delays.get(c.incarnation), disks.get(c.incarnation) ?? [])));
     }
     for (const p of this.#resources.keys()) if (!keep.has(p)) this.#resources.delete(p);
     this.#containers.labels(this.#id).set(out.length);
@@ -240,7 +256,7 @@ export class CgroupsReceiver implements Component {
     return r;
   }
 
-  #metrics(c: DiscoveredCgroup, md: ContainerMetadata | null, st: CgroupStats, ident: IdentityState, now: HrTime, delays: CgroupDelays | undefined): MetricData[] {
+  #metrics(c: DiscoveredCgroup, md: ContainerMetadata | null, st: CgroupStats, ident: IdentityState, now: HrTime, delays: CgroupDelays | undefined, mounts: readonly DiskMount[]): MetricData[] {
     const start = msToHrTime(c.createdMs);
     const pt = (value: number, attributes: Attributes = {}, startTime: HrTime = start): DataPoint<number> => ({ startTime, endTime: now, attributes, value });
     const out: MetricData[] = [];
@@ -267,10 +283,20 @@ export class CgroupsReceiver implements Component {
     psi('container_resources_cpu_pressure_waiting_seconds_total', 'Total time spent by the container waiting for the CPU (PSI)', st.pressure.cpu);
     psi('container_resources_memory_pressure_waiting_seconds_total', 'Total time spent by the container waiting for memory (PSI)', st.pressure.memory);
     psi('container_resources_io_pressure_waiting_seconds_total', 'Total time spent by the container waiting for I/O (PSI)', st.pressure.io);
+    // Disk gauges: one series per mount point (mount_point, device, volume), for mounts whose statfs succeeded.
+    const sized = mounts.filter((m) => m.size !== undefined);
+    const g3 = (name: string, help: string, f: (m: DiskMount) => number) => {
+      if (sized.length > 0) out.push(gaugeMetric(name, help, '', sized.map((m) => pt(f(m), { mount_point: m.mountPoint, device: m.device, volume: m.volume }))));
+    };
+    g3('container_resources_disk_size_bytes', 'Total capacity of the volume', (m) => m.size!);
+    g3('container_resources_disk_used_bytes', 'Used capacity of the volume', (m) => m.used!);
+    g3('container_resources_disk_reserved_bytes', 'Reserved capacity of the volume', (m) => m.reserved!);
+    // Disk I/O counters: per disk; mount_point/volume of one of its mounts in the container ('' if none).
     if (st.disks.size > 0) {
-      const disks = [...st.disks].filter(([, d]) => d.reads + d.writes + d.readBytes + d.writtenBytes > 0).map(([dev, d]) => ({ device: this.#devices.name(dev), d }));
-      const c4 = (name: string, help: string, f: (d: (typeof disks)[number]['d']) => number) => {
-        if (disks.length > 0) out.push(sumMetric(name, help, '', disks.map((x) => pt(f(x.d), { device: x.device }))));
+      const active = new Map([...st.disks].filter(([, d]) => d.reads + d.writes + d.readBytes + d.writtenBytes > 0));
+      const rows = joinDiskIo(active, mounts).map((r) => ({ attrs: { mount_point: r.mountPoint, device: this.#devices.name(r.majMin), volume: r.volume }, d: r.io }));
+      const c4 = (name: string, help: string, f: (d: (typeof rows)[number]['d']) => number) => {
+        if (rows.length > 0) out.push(sumMetric(name, help, '', rows.map((x) => pt(f(x.d), x.attrs))));
       };
       c4('container_resources_disk_reads_total', 'Total number of reads completed successfully by the container', (d) => d.reads);
       c4('container_resources_disk_read_bytes_total', 'Total number of bytes read from the disk by the container', (d) => d.readBytes);

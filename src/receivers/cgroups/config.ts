@@ -23,6 +23,7 @@ export const cgroupsConfigSchema = s.refine(s.object({
   runtimes: runtimesSchema,
   max_containers: s.int({ min: 1 }).describe('At most this many cgroups are reported per scrape (the rest are counted as dropped).'),
   identity_ttl: s.duration(1000).describe('Restart counters of a container identity are forgotten after it has been absent this long.'),
+  disk_usage: s.bool().describe('Each container\'s disk mounts, from one mount table per mount namespace: `container_resources_disk_{size,used,reserved}_bytes{mount_point,device,volume}` (statfs of its writable disk-backed mounts; network and FUSE filesystems are never touched) and the `mount_point`/`volume` labels of the disk I/O counters. Needs CAP_SYS_PTRACE and the host PID namespace.'),
   delay_accounting: s.enum(['auto', 'enable', 'off']).describe('`container_resources_{cpu,disk}_delay_seconds_total` from taskstats (needs CAP_NET_ADMIN and the host PID namespace). `auto`: report what the kernel accounts — CPU delay always, disk delay only while `kernel.task_delayacct` is 1 (off by default since Linux 5.14; a warning says how to turn it on); the sysctl is never changed. `enable`: also set `kernel.task_delayacct=1` at start (logged; it stays on afterwards; needs CAP_SYS_ADMIN and a writable /proc/sys). `off`: no taskstats queries, neither metric.'),
 }).describe('Container resource metrics from cgroups.'), (c) => c.include_paths.filter((p) => !validRegex(p)).map((p) => ({ path: ['include_paths'], message: `invalid regular expression ${JSON.stringify(p)}` })));
 
@@ -40,6 +41,7 @@ export function createDefaultCgroupsConfig(): CgroupsConfig {
     runtimes: defaultRuntimesConfig(),
     max_containers: 5000,
     identity_ttl: 3_600_000,
+    disk_usage: true,
     delay_accounting: 'auto',
   };
 }

@@ -4,7 +4,7 @@ import { cgroupsConfigSchema, createDefaultCgroupsConfig } from './config.js';
 import type { CgroupsReceiverOptions } from './cgroups.js';
 import { CgroupsReceiver } from './cgroups.js';
 
-/** The `cgroups` receiver factory; `opts` are test seams (a fake taskstats source). */
+/** The `cgroups` receiver factory; `opts` are test seams (a fake taskstats source, statfs). */
 export function createCgroupsReceiverFactory(opts: CgroupsReceiverOptions = {}): ReceiverFactory<CgroupsConfig> {
   return {
     kind: 'receiver',

@@ -3,18 +3,26 @@
 // mounts, a read-only bind, a tmpfs hiding a volume, fuseblk and sshfs; a Kubernetes pod with a PVC, a
 // PVC subPath, an emptyDir, an emptyDir subPath, a configMap, a local-path PVC and NFS; the node it runs
 // on; a plain host with LVM, btrfs, zfs, snaps, CIFS and FUSE), volume names from the kubelet's layout,
-// the join of the disk I/O counters with the mounts, and the collector on a fake /proc (one mount table per
-// mount namespace, failures counted, never thrown).
+// the join of the disk I/O counters with the mounts, the collector on a fake /proc (one mount table per
+// mount namespace, failures counted, never thrown), and the receiver end to end on a fake root.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { MetricData } from '@opentelemetry/sdk-metrics';
+import type { Component } from '../../../src/component/component.js';
+import { CGROUP_PATH_ATTR } from '../../../src/internal/coroot.js';
 import type { DiskMount, StatFsLike } from '../../../src/receivers/cgroups/disks.js';
 import { DiskCollector, diskMounts, HostMounts, joinDiskIo, kubernetesVolume, parseMountinfo, skipReason, unescapeMountinfo } from '../../../src/receivers/cgroups/disks.js';
+import type { CgroupsConfig } from '../../../src/receivers/cgroups/config.js';
+import { createCgroupsReceiverFactory } from '../../../src/receivers/cgroups/factory.js';
 import { DeviceNames } from '../../../src/receivers/cgroups/stats.js';
 import { createLogger } from '../../../src/service/logger.js';
+import { SelfTelemetry } from '../../../src/service/telemetry.js';
 import { fixturesDir } from '../../helpers/paths.js';
+import { Sink } from '../../helpers/sinks.js';
+import { testSettings, TestHost } from '../../helpers/settings.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sonde-disks-unit-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -258,5 +266,72 @@ describe('DiskCollector on a fake /proc', () => {
     assert.equal(c.collect([{ key: 'c', dir }]).size, 0);
     assert.equal(lines.length, 1);
     assert.match(lines[0], /not this process.*hostPID/);
+  });
+});
+
+describe('cgroups receiver with container disks (fake root, cgroup v2)', () => {
+  const f = new FakeProc('receiver');
+  f.hostTable(fixture('k8s-node'));
+  f.process(4242, fixture('k8s-pod'), '4026532100', POD_FILES);
+  const cg = join(f.root, 'sys/fs/cgroup');
+  mkdirSync(cg, { recursive: true });
+  writeFileSync(join(cg, 'cgroup.controllers'), 'cpu memory io');
+  writeFileSync(join(cg, 'cgroup.procs'), '');
+  const ID = 'ab'.repeat(32);
+  const path = `/kubepods.slice/kubepods-pod${POD_UID.replace(/-/g, '_')}.slice/cri-containerd-${ID}.scope`;
+  const dir = join(cg, path);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cgroup.procs'), '4242\n');
+  writeFileSync(join(dir, 'cgroup.events'), 'populated 1\nfrozen 0\n');
+  writeFileSync(join(dir, 'io.stat'), '259:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n259:3 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n8:0 rbytes=1 wbytes=1 rios=1 wios=1 dbytes=0 dios=0\n');
+
+  async function scrape(over: Partial<CgroupsConfig> = {}): Promise<Map<string, MetricData>> {
+    const factory = createCgroupsReceiverFactory({ statfs: fakeStatfs(), taskstats: () => { throw new Error('no taskstats in this test'); } });
+    const d = factory.createDefaultConfig();
+    const none = [join(tmp, 'none.sock')];
+    const cfg: CgroupsConfig = { ...d, root_path: f.root, collection_interval: 3_600_000, metadata: false, delay_accounting: 'off', runtimes: { ...d.runtimes, docker: { enabled: false, endpoints: none }, containerd: { ...d.runtimes.containerd, enabled: false }, crio: { enabled: false, endpoints: none } }, ...over };
+    const sink = new Sink();
+    const r = factory.createMetrics!(testSettings('cgroups/disks', 'receiver', new SelfTelemetry()), cfg, sink) as Component;
+    await r.start(new TestHost());
+    try {
+      await sink.waitFor(() => sink.metrics.length > 0, 5000, 'a scrape');
+    } finally {
+      await r.shutdown();
+    }
+    const rm = sink.metrics[0].find((x) => x.resource.attributes[CGROUP_PATH_ATTR] === path);
+    assert.ok(rm, `${path} reported`);
+    return new Map(rm.scopeMetrics[0].metrics.map((m) => [m.descriptor.name, m]));
+  }
+  const series = (m: Map<string, MetricData>, name: string): Array<Record<string, string | number>> => (m.get(name)?.dataPoints ?? []).map((p) => ({ ...(p.attributes as Record<string, string>), value: p.value as number }));
+
+  test('size/used/reserved per mount point; the I/O counters carry mount_point and volume', async () => {
+    const m = await scrape();
+    const GiB = 2 ** 30;
+    assert.deepEqual(series(m, 'container_resources_disk_size_bytes'), [
+      { mount_point: '/var/lib/postgresql/data', device: 'nvme1n1', volume: PVC, value: 10 * GiB },
+      { mount_point: '/var/lib/postgresql/pgdata', device: 'nvme1n1', volume: PVC, value: 10 * GiB },
+      { mount_point: '/cache', device: 'nvme0n1', volume: '', value: 100 * GiB },
+      { mount_point: '/scratch', device: 'nvme0n1', volume: '', value: 100 * GiB },
+      { mount_point: '/var/lib/mysql', device: 'nvme0n1', volume: LOCAL_PVC, value: 100 * GiB },
+    ]);
+    assert.equal(series(m, 'container_resources_disk_used_bytes')[0].value, 2.5 * GiB);
+    assert.equal(series(m, 'container_resources_disk_reserved_bytes')[0].value, 0.5 * GiB);
+    assert.equal(m.get('container_resources_disk_size_bytes')!.descriptor.description, 'Total capacity of the volume');
+    assert.deepEqual(series(m, 'container_resources_disk_written_bytes_total'), [
+      { mount_point: '/cache', device: 'nvme0n1', volume: '', value: 8192 },
+      { mount_point: '/var/lib/postgresql/data', device: 'nvme1n1', volume: PVC, value: 200 },
+      { mount_point: '', device: '8:0', volume: '', value: 1 },
+    ]);
+    // One label set per metric: every point has the same keys.
+    for (const name of ['container_resources_disk_reads_total', 'container_resources_disk_read_bytes_total', 'container_resources_disk_writes_total', 'container_resources_disk_written_bytes_total', 'container_resources_disk_size_bytes', 'container_resources_disk_used_bytes', 'container_resources_disk_reserved_bytes']) {
+      const keys = new Set(m.get(name)!.dataPoints.map((p) => Object.keys(p.attributes).sort().join(',')));
+      assert.deepEqual([...keys], ['device,mount_point,volume'], name);
+    }
+  });
+
+  test('disk_usage: false: no gauges, the counters keep their labels with empty mount_point and volume', async () => {
+    const m = await scrape({ disk_usage: false });
+    assert.equal(m.has('container_resources_disk_size_bytes'), false);
+    assert.deepEqual(series(m, 'container_resources_disk_reads_total').map((p) => [p.mount_point, p.device, p.volume]), [['', 'nvme0n1', ''], ['', 'nvme1n1', ''], ['', '8:0', '']]);
   });
 });
