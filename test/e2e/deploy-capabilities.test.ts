@@ -55,6 +55,7 @@ const argFor: Record<string, () => string | undefined> = {
   proc_fd: () => String(rootProc!.pid),
   proc_fd_other_uid: () => String(otherProc!.pid),
   proc_ns: () => String(rootProc!.pid),
+  disk_usage: () => String(rootProc!.pid),
   proc_read: () => String(otherProc!.pid),
   setns: () => `/run/netns/${NETNS}`,
   runtime_socket: () => sock,
@@ -132,7 +133,7 @@ describe('capability matrix (README "Deploy"), verified on this kernel', { skip,
     assert.ok(ambient.ok, ambient.detail);
   });
 
-  test('sonde run: node and cgroups receivers need no capability at all; ebpf with BPF+PERFMON alone starts and counts events', async () => {
+  test('sonde run: node and cgroups receivers need no capability at all (the cgroups receiver\'s disk sizes excepted: SYS_PTRACE); ebpf with BPF+PERFMON alone starts and counts events', async () => {
     const port = await freePort();
     const tport = await freePort();
     // a cgroup with a process in it for the cgroups receiver (no container runtime here)

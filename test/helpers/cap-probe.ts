@@ -1,7 +1,7 @@
 // One privileged operation of the agent, run as a child process under a given capability set by
 // test/e2e/deploy-capabilities.test.ts: `node dist/test/helpers/cap-probe.js <action> [arg]`.
 // Prints one JSON line {action, ok, detail}; ok=false carries the errno the kernel returned.
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, statfsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { BpfObject, NetlinkSocket, errorOf, loadNative } from '../../src/native/index.js';
@@ -110,6 +110,13 @@ async function run(action: string, arg: string | undefined): Promise<string> {
     case 'proc_ns': {
       closeSync(openSync(`/proc/${arg}/ns/net`, 'r'));
       return readlinkSync(`/proc/${arg}/ns/net`);
+    }
+    case 'disk_usage': {
+      // what the cgroups receiver does per mount namespace: the namespace link, the mount table, statfs through the process's root
+      const ns = readlinkSync(`/proc/${arg}/ns/mnt`);
+      const mounts = readFileSync(`/proc/${arg}/mountinfo`, 'utf8').split('\n').filter(Boolean).length;
+      const s = statfsSync(`/proc/${arg}/root/`);
+      return `${ns}: ${mounts} mounts, / has ${s.blocks} blocks of ${s.bsize} B`;
     }
     case 'proc_read': {
       for (const f of [`/proc/${arg}/cgroup`, `/proc/${arg}/net/tcp`, '/proc/stat', '/proc/diskstats', '/proc/net/dev']) readFileSync(f);

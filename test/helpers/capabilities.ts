@@ -23,6 +23,7 @@ export const CAPABILITY_MATRIX: readonly CapabilityRow[] = [
   { action: 'proc_fd', feature: 'discovery: socket inodes in `/proc/<pid>/fd` of root processes', needs: ['SYS_PTRACE'], chart: true },
   { action: 'proc_fd_other_uid', feature: 'discovery: `/proc/<pid>/fd` of processes of other users', needs: ['SYS_PTRACE', 'DAC_READ_SEARCH'], chart: true },
   { action: 'proc_ns', feature: 'network namespace of a process (`/proc/<pid>/ns/net`)', needs: ['SYS_PTRACE'], chart: true },
+  { action: 'disk_usage', feature: 'cgroups receiver `disk_usage`: a root process\'s `/proc/<pid>/ns/mnt`, its mountinfo, statfs through `/proc/<pid>/root`', needs: ['SYS_PTRACE'], chart: true },
   { action: 'taskstats', feature: 'cgroups receiver: per-process CPU/disk delays from taskstats (generic netlink TASKSTATS_CMD_GET)', needs: ['NET_ADMIN'], chart: true },
   { action: 'sock_diag', feature: 'sock_diag dump (socket cookies) in the agent\'s network namespace', needs: [], chart: true },
   { action: 'proc_read', feature: 'node/cgroups receivers, cgroup processor: `/proc/<pid>/cgroup`, `/proc/<pid>/net/tcp`, `/proc/stat`, cgroup files', needs: [], chart: true },

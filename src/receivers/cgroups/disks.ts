@@ -349,9 +349,9 @@ export class DiskCollector {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'error';
         if (code === 'ENOENT' || code === 'ESRCH') continue; // the process exited, or the mount point went away
-        if (code === 'EACCES' || code === 'EPERM') this.#warnAccess(code);
         this.#opts.onError?.(code);
-        this.#opts.logger.warnOnce(`disk-statfs-${code}`, 'cgroups receiver: a container mount could not be examined; its disk size/usage is not reported (logged once per error, counted in sonde_receiver_cgroups_disk_errors_total)', { error: code, mount: e.mountPoint, fstype: e.fstype });
+        if (code === 'EACCES' || code === 'EPERM') this.#warnAccess(code);
+        else this.#opts.logger.warnOnce(`disk-statfs-${code}`, 'cgroups receiver: a container mount could not be examined; its disk size/usage is not reported (logged once per error, counted in sonde_receiver_cgroups_disk_errors_total)', { error: code, mount: e.mountPoint, fstype: e.fstype });
         // Its I/O counters still get the mount point: the mount exists, only its usage is unknown.
       }
       const dev = this.#disk(e);
@@ -369,7 +369,7 @@ export class DiskCollector {
   }
 
   #warnAccess(code: string): void {
-    this.#opts.logger.warnOnce('disk-access', `cgroups receiver: ${code} on another process's /proc/<pid>/root or /proc/<pid>/ns/mnt: container disk sizes need CAP_SYS_PTRACE (the chart grants it); without it container_resources_disk_{size,used,reserved}_bytes are not reported`);
+    this.#opts.logger.warnOnce('disk-access', `cgroups receiver: ${code} on another process's /proc/<pid>/ns/mnt or a mount under /proc/<pid>/root: container disk sizes need CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH for mounts under other users' private directories; the chart grants both); those not readable are not reported (counted in sonde_receiver_cgroups_disk_errors_total)`);
   }
 
   /**

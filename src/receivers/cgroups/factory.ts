@@ -9,7 +9,7 @@ export function createCgroupsReceiverFactory(opts: CgroupsReceiverOptions = {}):
   return {
     kind: 'receiver',
     type: 'cgroups',
-    description: 'Container resource metrics from cgroups (CPU, memory, disk, PSI, restarts, container_info) and taskstats (CPU and disk delays) with coroot-node-agent names.',
+    description: 'Container resource metrics from cgroups (CPU, memory, disk I/O, PSI, restarts, container_info), mount tables (disk size and usage per mount point) and taskstats (CPU and disk delays) with coroot-node-agent names.',
     stability: { metrics: 'alpha' },
     configSchema: cgroupsConfigSchema,
     createDefaultConfig: createDefaultCgroupsConfig,

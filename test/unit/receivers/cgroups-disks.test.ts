@@ -256,6 +256,16 @@ describe('DiskCollector on a fake /proc', () => {
     assert.equal(lines.filter((l) => /could not be examined/.test(l)).length, 1);
   });
 
+  test('zfs and btrfs (anonymous device numbers): btrfs is named after its source disk, zfs has none', () => {
+    const f = new FakeProc('anon');
+    mkdirSync(join(f.root, 'sys/class/block/nvme1n1'), { recursive: true });
+    writeFileSync(join(f.root, 'sys/class/block/nvme1n1/dev'), '259:3\n');
+    f.process(4500, '10 1 0:45 / / rw - btrfs /dev/nvme1n1 rw,subvol=/@\n11 10 0:50 / /tank rw - zfs tank/data rw\n12 10 0:46 / /mnt rw - btrfs /dev/mapper/gone rw\n', '4026532400');
+    const c = new DiskCollector({ rootPath: f.root, devices: new DeviceNames(join(f.root, 'sys')), logger: createLogger({ write: () => {} }), statfs: fakeStatfs() });
+    const m = c.collect([{ key: 'c', dir: f.cgroup('c', [4500]) }]).get('c')!;
+    assert.deepEqual(m.map((x) => [x.mountPoint, x.disk, x.device, x.size !== undefined]), [['/', '259:3', 'nvme1n1', true], ['/tank', undefined, '', true], ['/mnt', undefined, '', true]]);
+  });
+
   test('pids of another PID namespace: nothing is read, one warning', () => {
     const f = new FakeProc('pidns');
     f.process(4400, fixture('docker'), '4026532300');
