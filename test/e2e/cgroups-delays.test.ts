@@ -23,6 +23,7 @@ import { cgroupsReceiverFactory } from '../../src/receivers/cgroups/factory.js';
 import { TaskstatsClient } from '../../src/receivers/cgroups/taskstats.js';
 import { createLogger } from '../../src/service/logger.js';
 import { isRoot, removeTopLevel, TestCgroup } from '../helpers/cgroups.js';
+import { medianMicros } from '../helpers/cost.js';
 import { Sink } from '../helpers/sinks.js';
 import { testSettings, TestHost } from '../helpers/settings.js';
 
@@ -229,15 +230,7 @@ describe('delay metrics from taskstats on the real kernel', { skip, concurrency:
     const c = new DelayCollector({ mode: 'auto', rootPath: '/', logger: createLogger({ write: () => {} }), open: () => TaskstatsClient.open(loadNative()) });
     const cg = [{ key: 'many', dir }];
     c.collect(cg); // warm: socket, family, JIT
-    const time = (f: () => void, n = 20): number => {
-      const xs: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = process.hrtime.bigint();
-        f();
-        xs.push(Number(process.hrtime.bigint() - t0) / 1e3);
-      }
-      return xs.sort((a, b) => a - b)[n >> 1];
-    };
+    const time = (f: () => void): number => medianMicros(f, 20);
     const pids = cgroupPids(dir);
     const whole = time(() => c.collect(cg));
     const listing = time(() => cgroupPids(dir));

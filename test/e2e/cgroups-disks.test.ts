@@ -25,6 +25,7 @@ import { cgroupsReceiverFactory } from '../../src/receivers/cgroups/factory.js';
 import { DeviceNames } from '../../src/receivers/cgroups/stats.js';
 import { createLogger } from '../../src/service/logger.js';
 import { isRoot, removeTopLevel, TestCgroup, waitForLine } from '../helpers/cgroups.js';
+import { medianMicros } from '../helpers/cost.js';
 import { Sink } from '../helpers/sinks.js';
 import { testSettings, TestHost } from '../helpers/settings.js';
 
@@ -192,19 +193,9 @@ describe('container disks on the real kernel', { skip, concurrency: false }, () 
     for (let i = 0; i < 200 && own.some((g) => spawnSync('readlink', [`/proc/${cgroupPids(dirOf(g))[0]}/ns/mnt`], { encoding: 'utf8' }).stdout.trim() === ours); i++) await sleep(20);
     const c = new DiskCollector({ rootPath: '/', devices: new DeviceNames('/sys'), logger: createLogger({ write: () => {} }) });
     const cgs = (gs: TestCgroup[]) => gs.map((g) => ({ key: g.path, dir: dirOf(g) }));
-    const median = (f: () => void, n = 15): number => {
-      f(); // warm
-      const xs: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = process.hrtime.bigint();
-        f();
-        xs.push(Number(process.hrtime.bigint() - t0) / 1e3);
-      }
-      return xs.sort((a, b) => a - b)[n >> 1];
-    };
-    const ownUs = median(() => c.collect(cgs(own)));
+    const ownUs = medianMicros(() => c.collect(cgs(own)));
     const ownStats = c.lastStats;
-    const sharedUs = median(() => c.collect(cgs(shared)));
+    const sharedUs = medianMicros(() => c.collect(cgs(shared)));
     const sharedStats = c.lastStats;
     const mounts = c.collect(cgs(own)).get(own[0].path)?.length ?? 0;
     t.diagnostic(`${N} containers with their own mount namespace (${mounts} disk mounts each): ${(ownUs / 1000).toFixed(2)} ms per collection = ${(ownUs / N).toFixed(1)} µs per container (${JSON.stringify(ownStats)})`);
