@@ -150,6 +150,17 @@ export function readStartTime(procRoot: string, pid: number): number | undefined
 }
 
 /**
+ * Whether `<procRoot>/<selfPid>` is this very process (same start time as /proc/<ownPid>): the agent then
+ * sees the host's processes under procRoot (root_path holds the host's /proc, and it shares the host PID
+ * namespace), as taskstats and the mount tables must. Otherwise every per-pid lookup would miss or hit
+ * another process.
+ */
+export function seesHostProcesses(procRoot: string, selfPid: number, ownPid = process.pid): boolean {
+  const start = readStartTime(procRoot, selfPid);
+  return start !== undefined && start === readStartTime('/proc', ownPid);
+}
+
+/**
  * The processes of a cgroup and of its descendants (on cgroup v2 a populated parent has its processes in
  * child cgroups), from `cgroup.procs`, bounded in depth and count.
  */
@@ -311,8 +322,7 @@ export class DelayCollector {
     // agent shares the host PID namespace and <root>/proc is the host's). Otherwise every lookup would miss
     // and the totals would be made-up zeros.
     const procRoot = join(this.#opts.rootPath, 'proc');
-    const selfStart = readStartTime(procRoot, this.#selfPid);
-    if (selfStart === undefined || selfStart !== readStartTime('/proc', this.#ownPid)) {
+    if (!seesHostProcesses(procRoot, this.#selfPid, this.#ownPid)) {
       this.#opts.logger.warnOnce('taskstats-pidns', `cgroups receiver: ${procRoot}/${this.#selfPid}/stat is not this process: the host's processes are not visible as taskstats sees them (root_path must hold the host's /proc and the agent must share the host PID namespace: hostPID); ${METRICS} are not reported`);
       return out;
     }

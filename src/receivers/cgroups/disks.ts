@@ -22,7 +22,7 @@
 import { readFileSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../service/logger.js';
-import { cgroupPids, readStartTime } from './delays.js';
+import { cgroupPids, seesHostProcesses } from './delays.js';
 import type { DeviceIo } from './stats.js';
 import type { DeviceNames } from './stats.js';
 
@@ -378,8 +378,7 @@ export class DiskCollector {
    * processes' (or none).
    */
   #sameProcessView(): boolean {
-    const start = readStartTime(this.#proc, this.#selfPid);
-    if (start !== undefined && start === readStartTime('/proc', process.pid)) return true;
+    if (seesHostProcesses(this.#proc, this.#selfPid)) return true;
     this.#opts.logger.warnOnce('disk-pidns', `cgroups receiver: ${this.#proc}/${this.#selfPid}/stat is not this process: the host's processes are not visible under root_path (it must hold the host's /proc and the agent must share the host PID namespace: hostPID); container_resources_disk_{size,used,reserved}_bytes are not reported`);
     return false;
   }
