@@ -352,6 +352,14 @@ function traceparentTo(tp: string, to: TraceLanes): void {
   to.t3 = laneOfHex(tp, 27);
 }
 
+/** Trace lanes of `from` into `to`. */
+function copyTrace(from: TraceLanes, to: TraceLanes): void {
+  to.t0 = from.t0;
+  to.t1 = from.t1;
+  to.t2 = from.t2;
+  to.t3 = from.t3;
+}
+
 /** A scratch trace id (a provisional trace handed to #finalizeWith). */
 class TraceScratch implements TraceLanes {
   t0 = 0;
@@ -675,10 +683,7 @@ export class Linker {
   /** The trace p has for now into `to`. */
   #provisionalTrace(p: Entry, depth: number, to: TraceLanes): void {
     if (p.final) {
-      to.t0 = p.t0;
-      to.t1 = p.t1;
-      to.t2 = p.t2;
-      to.t3 = p.t3;
+      copyTrace(p, to);
       return;
     }
     const tp = p.record.traceparent;
@@ -725,11 +730,7 @@ export class Linker {
       e.traceFlags = parseInt(tp.slice(53, 55), 16) || 0;
       e.reason = 'traceparent';
     } else if (p !== null) {
-      const pt = parentTrace as TraceLanes;
-      e.t0 = pt.t0;
-      e.t1 = pt.t1;
-      e.t2 = pt.t2;
-      e.t3 = pt.t3;
+      copyTrace(parentTrace as TraceLanes, e);
       e.hasParent = true;
       e.p0 = p.s0;
       e.p1 = p.s1;
